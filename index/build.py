@@ -324,10 +324,10 @@ def _write_version(
         done += n
         progress("embed", done, None)
 
-    def on_cached(n: int) -> None:
-        report.from_cache = n
-        report.embedded = len(texts) - n
-        progress("embed", 0, report.embedded)
+    def on_cached(cached: int, to_embed: int) -> None:
+        report.from_cache = cached
+        report.embedded = to_embed
+        progress("embed", 0, to_embed)
 
     vectors = encode_with_cache(
         embedder, texts, cache, batch_size=batch_size, progress=on_batch, on_cached=on_cached
@@ -394,12 +394,14 @@ class _Bars:
         if bar is None:
             unit = {"read": "article", "chunk": "article", "embed": "text", "index": "step"}[stage]
             bar = self.bars[stage] = tqdm(desc=self.LABELS[stage], total=total, unit=unit, file=sys.stderr)
+        if bar.disable:
+            return
         if total is not None and bar.total != total:
             bar.total = total
-        bar.n = done
-        bar.refresh()
-        if total is not None and done >= total:
+        bar.update(done - bar.n)
+        if bar.total is not None and done >= bar.total:
             bar.close()
+            bar.disable = True
 
     def close(self) -> None:
         for bar in self.bars.values():

@@ -167,7 +167,7 @@ def encode_with_cache(
     *,
     batch_size: int = 32,
     progress: ProgressFn | None = None,
-    on_cached: Callable[[int], None] | None = None,
+    on_cached: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Passage vectors for ``texts``, embedding only those the cache does not hold.
 
@@ -177,7 +177,7 @@ def encode_with_cache(
         cache: the embedding cache, or ``None`` to embed everything.
         batch_size: encoding batch size.
         progress: called with the number of texts embedded after each batch.
-        on_cached: called once with the number of texts served from the cache.
+        on_cached: called once with (texts served from the cache, distinct texts left to embed).
 
     Returns:
         float32 array ``(len(texts), dimension)``.
@@ -192,7 +192,7 @@ def encode_with_cache(
         else:
             todo.setdefault(key, []).append(i)
     if on_cached:
-        on_cached(len(texts) - sum(len(v) for v in todo.values()))
+        on_cached(len(texts) - sum(len(v) for v in todo.values()), len(todo))
     if todo:
         first = [rows[0] for rows in todo.values()]
         fresh = embedder.encode_passages([texts[i] for i in first], batch_size=batch_size, progress=progress)
