@@ -14,16 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from index.publish import build_lock, check_target, new_version_dir, publish
+from search import lexical
 from search.chunking import chunk_article
 from search.embedder import Embedder, EmbeddingCache, encode_with_cache
 from search.sources import Article, Problem, read_sources
 from search.store import DATABASE, VECTORS, IndexOpenError, create_database, read_manifest, write_manifest
-from search.text import normalize_arabic
 from search.vectors import INDEX_TYPES, IndexSpec, build_index, save_index
 
 TEXT_NORMALISATION = {
-    "display": "clean_text v1: zero-width and tatweel removed, page furniture lines dropped, spaces folded",
-    "match": "normalize_arabic v1: hamza/madda alef forms to ا, ى to ي, ة to ه, harakat and tatweel removed",
+    "display": "clean_text v1: zero-width and tatweel removed, page furniture dropped, spaces folded",
+    "match": "normalize_arabic v1: NFKC, hamza/madda alef forms to ا, ى to ي, ة to ه, harakat and tatweel "
+    "removed, Arabic-Indic digits to 0-9, Latin lowercased; terms stemmed per the chunker's stemmer",
 }
 
 
@@ -35,6 +36,7 @@ class ChunkSettings:
     overlap_sentences: int = 1
     title_in_passage: bool = True
     sentence_vectors: bool = True
+    stemmer: str = "light"
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -255,6 +257,8 @@ def _write_version(
     hard_limit = embedder.passage_budget - 40  # room for the title in the embedded text
     passage_inputs: list[str] = []
     sentence_inputs: list[str] = []
+    lexical_rows: list[tuple[int, str]] = []
+    lexical.create_table(db)
     with db:
         for n, article in enumerate(articles, 1):
             cur = db.execute(
@@ -296,7 +300,7 @@ def _write_version(
                 first, last = passage.sentences[0], passage.sentences[-1]
                 db.execute(
                     'INSERT INTO passages (article_id, ordinal, start, "end", first_sentence, last_sentence, '
-                    "n_tokens, text, match_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "n_tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         article_row,
                         ordinal,
@@ -306,11 +310,15 @@ def _write_version(
                         sentence_ids[(last.start, last.end)],
                         passage.n_tokens,
                         text,
-                        normalize_arabic(f"{article.title}\n{text}"),
                     ),
                 )
                 passage_inputs.append(passage_input(article.title, text, settings))
+                lexical_rows.append((len(passage_inputs), f"{article.title}\n{text}"))
+            if len(lexical_rows) >= 1000:
+                lexical.add_passages(db, lexical_rows, settings.stemmer)
+                lexical_rows.clear()
             progress("chunk", n, len(articles))
+        lexical.add_passages(db, lexical_rows, settings.stemmer)
     report.articles = len(articles)
     report.passages = len(passage_inputs)
     report.sentences = len(sentence_inputs)

@@ -6,11 +6,12 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from search import lexical
 from search.embedder import Embedder
 from search.store import DATABASE, VECTORS, IndexOpenError, Manifest, open_database, read_manifest
 from search.text import tokenize_for_match
@@ -50,6 +51,120 @@ class Hit:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "sentence": self.sentence}
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How candidates are found and scored. The defaults are the ones `python -m search.eval` chose.
+
+    Attributes:
+        mode: ``hybrid`` (dense + lexical), ``dense`` or ``lexical``.
+        candidates: how many passages each retriever contributes before fusion.
+        fusion: ``rrf`` (reciprocal rank fusion) or ``weighted`` (cosine + weight x normalised BM25).
+        rrf_k: the RRF constant.
+        lexical_weight: weight of the lexical list in either fusion.
+        sentence_weight: share of the best sentence's cosine in a passage's dense score.
+        script_aware: scale the lexical weight by the share of the query's terms written in Arabic
+            script, so an English question is ranked by meaning while Arabic keywords also match words.
+    """
+
+    mode: str = "hybrid"
+    candidates: int = 100
+    fusion: str = "rrf"
+    rrf_k: float = 60.0
+    lexical_weight: float = 1.0
+    sentence_weight: float = 0.0
+    script_aware: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose rrf or weighted")
+
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+def arabic_share(query: str) -> float:
+    """The share of the query's match terms that contain Arabic letters."""
+    terms = tokenize_for_match(query)
+    if not terms:
+        return 0.0
+    return sum(1 for t in terms if any("\u0600" <= ch <= "\u06ff" for ch in t)) / len(terms)
+
+
+def fuse(
+    dense: dict[int, float], lexical_scores: dict[int, float], ranking: Ranking, lexical_weight: float
+) -> dict[int, float]:
+    """Combine dense cosines and BM25 scores into one score per passage (higher is better)."""
+    if ranking.mode == "dense" or not lexical_scores:
+        return dict(dense) if ranking.mode != "lexical" else {}
+    if ranking.mode == "lexical":
+        return dict(lexical_scores)
+    if ranking.fusion == "weighted":
+        top = max(lexical_scores.values()) or 1.0
+        return {
+            i: dense.get(i, 0.0) + lexical_weight * lexical_scores.get(i, 0.0) / top
+            for i in set(dense) | set(lexical_scores)
+        }
+    fused: dict[int, float] = {}
+    for weight, scores in ((1.0, dense), (lexical_weight, lexical_scores)):
+        for rank, pid in enumerate(sorted(scores, key=lambda i: -scores[i]), 1):
+            fused[pid] = fused.get(pid, 0.0) + weight / (ranking.rrf_k + rank)
+    return fused
+
+
+def _exact_scores(index, qvec: np.ndarray, ids: list[int]) -> dict[int, float]:
+    """Cosines of the query with stored passage vectors (for candidates only lexical search found)."""
+    out: dict[int, float] = {}
+    for pid in ids:
+        try:
+            out[pid] = float(index.reconstruct(pid) @ qvec)
+        except RuntimeError:  # an index type that cannot give its vectors back
+            return out
+    return out
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A candidate passage with its article's metadata."""
+
+    id: int
+    article_id: str
+    title: str
+    url: str | None
+    author: str | None
+    category: str | None
+    date: str | None
+    source: str | None
+    start: int
+    end: int
+    text: str
+    first_sentence: int
+    last_sentence: int
+
+
+@dataclass(frozen=True)
+class _Filters:
+    sources: set[str]
+    date_from: str | None
+    date_to: str | None
+    per_article: int | None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sources or self.date_from or self.date_to or self.per_article)
+
+    def accepts(self, row: _Row, per: dict[str, int]) -> bool:
+        if self.sources and row.source not in self.sources:
+            return False
+        date = (row.date or "")[:10]
+        if self.date_from and (not date or date < self.date_from[:10]):
+            return False
+        if self.date_to and (not date or date > self.date_to[:10]):
+            return False
+        return self.per_article is None or per.get(row.article_id, 0) < self.per_article
 
 
 @dataclass
@@ -194,106 +309,154 @@ class Searcher:
         sources: Sequence[str] | None = None,
         date_from: str | None = None,
         date_to: str | None = None,
+        mode: str | None = None,
+        ranking: Ranking | None = None,
     ) -> list[Hit]:
         """Ranked passages for an English or Arabic query.
 
         Args:
-            query: the question or keywords; whitespace-only raises ValueError.
+            query: the question or keywords; empty or whitespace-only raises ValueError.
             k: number of hits.
             per_article: at most this many passages from one article (None: no limit).
-            sources: keep only these sources.
+            sources: keep only articles from these sources.
             date_from: keep articles dated on or after this ISO date (``YYYY-MM-DD``).
             date_to: keep articles dated on or before this ISO date.
+            mode: ``hybrid`` (default), ``dense`` or ``lexical``; shorthand for ``ranking.mode``.
+            ranking: candidate and fusion settings (defaults: ``Ranking()``).
         """
-        query = validate_query(query)
+        return self.search_batch(
+            [query],
+            k,
+            per_article=per_article,
+            sources=sources,
+            date_from=date_from,
+            date_to=date_to,
+            mode=mode,
+            ranking=ranking,
+        )[0]
+
+    def search_batch(
+        self,
+        queries: Sequence[str],
+        k: int = 10,
+        *,
+        per_article: int | None = 2,
+        sources: Sequence[str] | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        mode: str | None = None,
+        ranking: Ranking | None = None,
+    ) -> list[list[Hit]]:
+        """``search`` for many queries at once (their embeddings are computed in one batch)."""
+        queries = [validate_query(q) for q in queries]
         if k < 1:
             raise ValueError("k must be at least 1")
+        ranking = ranking or Ranking()
+        if mode is not None:
+            ranking = replace(ranking, mode=mode)
         version = self._current()
         timings = Timings()
         started = time.perf_counter()
-        qvec = self.embedder.encode_queries([query])[0]
+        qvecs = self.embedder.encode_queries(queries)
         timings.embed = time.perf_counter() - started
+        filters = _Filters(set(sources or ()), date_from, date_to, per_article)
+        results = [self._rank(version, q, v, k, filters, ranking, timings) for q, v in zip(queries, qvecs)]
+        self.last_timings = timings
+        return results
 
-        filtered = bool(sources) or bool(date_from) or bool(date_to)
+    def _rank(
+        self,
+        version: _Version,
+        query: str,
+        qvec: np.ndarray,
+        k: int,
+        filters: _Filters,
+        ranking: Ranking,
+        timings: Timings,
+    ) -> list[Hit]:
         total = version.index.ntotal
-        n_candidates = min(total, max(100, k * 10))
+        n_candidates = min(total, ranking.candidates)
+        stemmer = version.manifest.data.get("chunker", {}).get("stemmer", "light")
         while True:
             started = time.perf_counter()
-            scores, ids = search_index(version.index, qvec[None, :], n_candidates)
+            dense: list[tuple[int, float]] = []
+            lexical_hits: list[tuple[int, float]] = []
+            if ranking.mode != "lexical":
+                scores, ids = search_index(version.index, qvec[None, :], n_candidates)
+                dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            if ranking.mode != "dense":
+                with version.lock:
+                    lexical_hits = lexical.search(version.db, query, n_candidates, stemmer)
             timings.search += time.perf_counter() - started
             started = time.perf_counter()
-            hits = self._assemble(
-                version, query, qvec, scores[0], ids[0], k, per_article, sources, date_from, date_to
-            )
+            hits = self._assemble(version, query, qvec, dense, lexical_hits, k, filters, ranking)
             timings.fetch += time.perf_counter() - started
-            if len(hits) >= k or n_candidates >= total or not (filtered or per_article):
-                break
+            if len(hits) >= k or n_candidates >= total or not filters.active:
+                return hits
             n_candidates = min(total, n_candidates * 4)
-        self.last_timings = timings
-        return hits
 
     def _assemble(
         self,
         version: _Version,
         query: str,
         qvec: np.ndarray,
-        scores: np.ndarray,
-        ids: np.ndarray,
+        dense: list[tuple[int, float]],
+        lexical_hits: list[tuple[int, float]],
         k: int,
-        per_article: int | None,
-        sources: Sequence[str] | None,
-        date_from: str | None,
-        date_to: str | None,
+        filters: _Filters,
+        ranking: Ranking,
     ) -> list[Hit]:
-        ranked = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
-        if not ranked:
+        candidate_ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical_hits]))
+        if not candidate_ids:
             return []
-        rows = self._fetch_passages(version, [i for i, _ in ranked])
+        rows = self._fetch_passages(version, candidate_ids)
+        sentences = self._sentence_scores(version, query, qvec, rows)
+        dense_scores = dict(dense)
+        missing = [i for i in candidate_ids if i not in dense_scores and i in rows]
+        if missing and ranking.mode != "lexical":
+            dense_scores.update(_exact_scores(version.index, qvec, missing))
+        if ranking.sentence_weight:
+            w = ranking.sentence_weight
+            dense_scores = {
+                i: (1 - w) * s + w * sentences[i][2] if i in sentences and sentences[i][2] is not None else s
+                for i, s in dense_scores.items()
+            }
+        lexical_weight = ranking.lexical_weight * (arabic_share(query) if ranking.script_aware else 1.0)
+        final = fuse(dense_scores, dict(lexical_hits), ranking, lexical_weight)
         per: dict[str, int] = {}
-        chosen: list[tuple[float, tuple]] = []
-        wanted = set(sources or ())
-        for pid, score in ranked:
+        hits: list[Hit] = []
+        for pid in sorted(final, key=lambda i: -final[i]):
             row = rows.get(pid)
-            if row is None:
+            if row is None or not filters.accepts(row, per):
                 continue
-            key, source, date = row[1], row[7], row[6]
-            if wanted and source not in wanted:
-                continue
-            if date_from and (not date or date[:10] < date_from[:10]):
-                continue
-            if date_to and (not date or date[:10] > date_to[:10]):
-                continue
-            if per_article is not None and per.get(key, 0) >= per_article:
-                continue
-            per[key] = per.get(key, 0) + 1
-            chosen.append((score, row))
-            if len(chosen) >= k:
-                break
-        spans = self._best_sentences(version, query, qvec, [row for _, row in chosen])
-        return [
-            Hit(
-                rank=rank,
-                score=score,
-                text=row[10],
-                article_id=row[1],
-                title=row[2],
-                url=row[3],
-                date=row[6],
-                source=row[7],
-                author=row[4],
-                category=row[5],
-                passage_id=row[0],
-                passage_start=row[8],
-                passage_end=row[9],
-                sentence_start=span[0],
-                sentence_end=span[1],
+            per[row.article_id] = per.get(row.article_id, 0) + 1
+            start, end, _ = sentences.get(pid, (0, len(row.text), None))
+            hits.append(
+                Hit(
+                    rank=len(hits) + 1,
+                    score=final[pid],
+                    text=row.text,
+                    article_id=row.article_id,
+                    title=row.title,
+                    url=row.url,
+                    date=row.date,
+                    source=row.source,
+                    author=row.author,
+                    category=row.category,
+                    passage_id=pid,
+                    passage_start=row.start,
+                    passage_end=row.end,
+                    sentence_start=start,
+                    sentence_end=end,
+                )
             )
-            for rank, ((score, row), span) in enumerate(zip(chosen, spans), 1)
-        ]
+            if len(hits) >= k:
+                break
+        return hits
 
     @staticmethod
-    def _fetch_passages(version: _Version, ids: list[int]) -> dict[int, tuple]:
-        out: dict[int, tuple] = {}
+    def _fetch_passages(version: _Version, ids: list[int]) -> dict[int, _Row]:
+        out: dict[int, _Row] = {}
         with version.lock:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
@@ -305,39 +468,50 @@ class Searcher:
                     chunk,
                 )
                 for row in rows:
-                    out[row[0]] = row
+                    out[row[0]] = _Row(*row)
         return out
 
     @staticmethod
-    def _best_sentences(
-        version: _Version, query: str, qvec: np.ndarray, rows: list[tuple]
-    ) -> list[tuple[int, int]]:
-        """For each passage, the span (in passage text) of the sentence that best matches the query."""
-        spans: list[tuple[int, int]] = []
+    def _sentence_scores(
+        version: _Version, query: str, qvec: np.ndarray, rows: dict[int, _Row]
+    ) -> dict[int, tuple[int, int, float | None]]:
+        """Per passage: the span (in passage text) of its best sentence for the query, and its cosine.
+
+        Without stored sentence vectors, the sentence sharing most terms with the query is chosen.
+        """
+        if not rows:
+            return {}
+        sentence_ids = sorted(
+            {s for r in rows.values() for s in range(r.first_sentence, r.last_sentence + 1)}
+        )
+        found: dict[int, tuple[int, int, bytes | None]] = {}
+        with version.lock:
+            for start in range(0, len(sentence_ids), 500):
+                chunk = sentence_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                query_sql = f'SELECT id, start, "end", vector FROM sentences WHERE id IN ({marks})'
+                for sid, s, e, vec in version.db.execute(query_sql, chunk):
+                    found[sid] = (s, e, vec)
         query_terms = set(tokenize_for_match(query))
-        for row in rows:
-            p_start, p_end, first, last = row[8], row[9], row[11], row[12]
-            with version.lock:
-                sentences = version.db.execute(
-                    'SELECT start, "end", vector FROM sentences WHERE id BETWEEN ? AND ? ORDER BY id',
-                    (first, last),
-                ).fetchall()
-            if not sentences:
-                spans.append((0, p_end - p_start))
+        out: dict[int, tuple[int, int, float | None]] = {}
+        for pid, row in rows.items():
+            spans = [found[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in found]
+            if not spans:
+                out[pid] = (0, len(row.text), None)
                 continue
-            if all(vec is not None for _, _, vec in sentences):
-                matrix = np.stack([np.frombuffer(vec, dtype=np.float16) for _, _, vec in sentences])
-                best = int(np.argmax(matrix.astype(np.float32) @ qvec))
+            if all(vec is not None for _, _, vec in spans):
+                matrix = np.frombuffer(b"".join(vec for _, _, vec in spans), dtype=np.float16)
+                cosines = matrix.reshape(len(spans), -1).astype(np.float32) @ qvec
+                best, score = int(np.argmax(cosines)), float(cosines.max())
             else:
-                text = row[10]
                 overlaps = [
-                    len(query_terms & set(tokenize_for_match(text[s - p_start : e - p_start])))
-                    for s, e, _ in sentences
+                    len(query_terms & set(tokenize_for_match(row.text[s - row.start : e - row.start])))
+                    for s, e, _ in spans
                 ]
-                best = int(np.argmax(overlaps))
-            s, e, _ = sentences[best]
-            spans.append((max(0, s - p_start), min(p_end, e) - p_start))
-        return spans
+                best, score = int(np.argmax(overlaps)), None
+            s, e, _ = spans[best]
+            out[pid] = (max(0, s - row.start), min(row.end, e) - row.start, score)
+        return out
 
     def article(self, article_id: str) -> dict | None:
         """The whole article with this id (title, text and metadata), or None."""

@@ -38,8 +38,7 @@ CREATE TABLE passages (
     first_sentence INTEGER NOT NULL REFERENCES sentences(id),
     last_sentence INTEGER NOT NULL REFERENCES sentences(id),
     n_tokens INTEGER NOT NULL,
-    text TEXT NOT NULL,              -- = articles.text[start:end]
-    match_text TEXT NOT NULL         -- Arabic-normalised text for lexical matching
+    text TEXT NOT NULL               -- = articles.text[start:end]
 );
 CREATE INDEX passages_article ON passages(article_id);
 CREATE INDEX sentences_article ON sentences(article_id);

