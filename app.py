@@ -16,7 +16,6 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
@@ -593,11 +592,9 @@ def show_hits(searcher: Searcher, hits: list[Hit], labels: dict[str, str], *, mo
 
 
 def more_from_article(options: dict, focus: dict) -> dict:
-    """Search options that rank all passages of the focused article (filtered to it afterwards)."""
+    """Search options that rank all passages of the focused article."""
     narrowed = {k: v for k, v in options.items() if k == "mode"}
-    narrowed.update(k=200, per_article=None)
-    if focus.get("source"):
-        narrowed["sources"] = [focus["source"]]
+    narrowed.update(k=200, per_article=None, article_id=focus["article_id"])
     return narrowed
 
 
@@ -616,9 +613,7 @@ def results_section(searcher: Searcher, query: str, options: dict, labels: dict[
         )
         hits = run_search(searcher, query, more_from_article(options, focus), labels)
         if hits is not None:
-            mine = [h for h in hits if h.article_id == focus["article_id"]]
-            ranked = [replace(h, rank=n) for n, h in enumerate(mine, 1)]
-            show_hits(searcher, ranked, labels, more=False)
+            show_hits(searcher, hits, labels, more=False)
         return
     hits = run_search(searcher, query, options, labels)
     if hits is not None:

@@ -1,4 +1,4 @@
-"""`python -m search.eval`: retrieval quality on XQuAD (with news distractors) and Tatoeba, through the engine."""
+"""`python -m search.eval`: retrieval quality on XQuAD (+ news distractors) and Tatoeba, via the engine."""
 
 from __future__ import annotations
 
@@ -139,7 +139,7 @@ def score(task: str, config: str, ranks: Sequence[int | None], seconds: float) -
 
 
 def build_corpus(name: str, articles: list[dict], work: Path, embedder, settings, quiet: bool) -> Path:
-    """Build (or reuse) the index of a corpus with the real pipeline; the embedding cache makes reruns cheap."""
+    """Build (or reuse) a corpus index with the real pipeline; the embedding cache makes reruns cheap."""
     from index.build import build
     from search.embedder import EmbeddingCache
 
@@ -168,7 +168,10 @@ def evaluate(searcher: Searcher, task: Task, config: str, ranking: Ranking) -> S
 
 
 def format_table(rows: Sequence[Scores]) -> str:
-    head = f"{'task':<24} {'config':<34} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'nDCG@10':>8} {'ms/q':>6}"
+    head = (
+        f"{'task':<24} {'config':<34} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} "
+        f"{'MRR@10':>7} {'nDCG@10':>8} {'ms/q':>6}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
@@ -250,7 +253,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, arts in corpora.items()
     }
-    chunk_tag = f"tok{settings.max_tokens}/ov{settings.overlap_sentences}{'' if settings.title_in_passage else '/notitle'}"
+    chunk_tag = f"tok{settings.max_tokens}/ov{settings.overlap_sentences}"
+    if not settings.title_in_passage:
+        chunk_tag += "/notitle"
     for task in tasks:
         for mode in args.modes.split(","):
             config = f"{mode} {chunk_tag}"

@@ -70,14 +70,25 @@ def query_expression(query: str, stemmer: str) -> str | None:
     return " OR ".join(f'"{t}"' for t in terms)
 
 
-def search(db: sqlite3.Connection, query: str, k: int, stemmer: str) -> list[tuple[int, float]]:
-    """Top-``k`` ``(passage_id, bm25)`` pairs, best first (higher is better)."""
+def search(
+    db: sqlite3.Connection, query: str, k: int, stemmer: str, within: Sequence[int] | None = None
+) -> list[tuple[int, float]]:
+    """Top-``k`` ``(passage_id, bm25)`` pairs, best first (higher is better).
+
+    Args:
+        db: the index database.
+        query: the user's query.
+        k: how many to return.
+        stemmer: the stemmer the index was built with.
+        within: only these passage ids.
+    """
     expression = query_expression(query, stemmer)
     if expression is None:
         return []
+    restrict = f" AND rowid IN ({','.join(str(int(i)) for i in within)})" if within is not None else ""
     rows = db.execute(
         "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts "
-        "WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
+        f"WHERE passages_fts MATCH ?{restrict} ORDER BY s LIMIT ?",
         (expression, k),
     ).fetchall()
     return [(int(pid), -float(score)) for pid, score in rows]

@@ -151,6 +151,7 @@ class _Filters:
     date_from: str | None
     date_to: str | None
     per_article: int | None
+    article_id: str | None = None
 
     @property
     def active(self) -> bool:
@@ -228,7 +229,12 @@ class Searcher:
         self._version = version
         self._verify = verify
         self._reload_lock = threading.Lock()
-        self.last_timings = Timings()
+        self._local = threading.local()
+
+    @property
+    def last_timings(self) -> Timings:
+        """Timings of the last query made from the calling thread."""
+        return getattr(self._local, "timings", None) or Timings()
 
     @classmethod
     def open(
@@ -311,6 +317,7 @@ class Searcher:
         date_to: str | None = None,
         mode: str | None = None,
         ranking: Ranking | None = None,
+        article_id: str | None = None,
     ) -> list[Hit]:
         """Ranked passages for an English or Arabic query.
 
@@ -346,6 +353,7 @@ class Searcher:
         date_to: str | None = None,
         mode: str | None = None,
         ranking: Ranking | None = None,
+        article_id: str | None = None,
     ) -> list[list[Hit]]:
         """``search`` for many queries at once (their embeddings are computed in one batch)."""
         queries = [validate_query(q) for q in queries]
@@ -359,9 +367,11 @@ class Searcher:
         started = time.perf_counter()
         qvecs = self.embedder.encode_queries(queries)
         timings.embed = time.perf_counter() - started
-        filters = _Filters(set(sources or ()), date_from, date_to, per_article)
+        if article_id is not None:
+            per_article = None
+        filters = _Filters(set(sources or ()), date_from, date_to, per_article, article_id)
         results = [self._rank(version, q, v, k, filters, ranking, timings) for q, v in zip(queries, qvecs)]
-        self.last_timings = timings
+        self._local.timings = timings
         return results
 
     def _rank(
@@ -377,6 +387,8 @@ class Searcher:
         total = version.index.ntotal
         n_candidates = min(total, ranking.candidates)
         stemmer = version.manifest.data.get("chunker", {}).get("stemmer", "light")
+        if filters.article_id is not None:
+            return self._rank_within_article(version, query, qvec, k, filters, ranking, stemmer, timings)
         while True:
             started = time.perf_counter()
             dense: list[tuple[int, float]] = []
@@ -394,6 +406,34 @@ class Searcher:
             if len(hits) >= k or n_candidates >= total or not filters.active:
                 return hits
             n_candidates = min(total, n_candidates * 4)
+
+    def _rank_within_article(
+        self,
+        version: _Version,
+        query: str,
+        qvec: np.ndarray,
+        k: int,
+        filters: _Filters,
+        ranking: Ranking,
+        stemmer: str,
+        timings: Timings,
+    ) -> list[Hit]:
+        started = time.perf_counter()
+        with version.lock:
+            ids = [
+                r[0]
+                for r in version.db.execute(
+                    "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE a.key = ?",
+                    (filters.article_id,),
+                )
+            ]
+            lexical_hits = lexical.search(version.db, query, len(ids), stemmer, within=ids) if ids else []
+        dense = sorted(_exact_scores(version.index, qvec, ids).items(), key=lambda x: -x[1])
+        timings.search += time.perf_counter() - started
+        started = time.perf_counter()
+        hits = self._assemble(version, query, qvec, dense, lexical_hits, k, filters, ranking)
+        timings.fetch += time.perf_counter() - started
+        return hits
 
     def _assemble(
         self,
