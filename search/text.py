@@ -37,6 +37,9 @@ FURNITURE_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         r"تابعونا|(?:تابعنا|تابعونا)\s+(?:على|عبر|في)\s+[^.!؟?]{0,60}",
         r"share(?:\s+this(?:\s+(?:article|story|post))?)?(?:\s+on\s+.{0,40})?",
         r"follow\s+us(?:\s+on\s+.{0,40})?",
+        # "Read more" links left at the end of scraped teasers.
+        r"(?:\.{2,}|…)?\s*(?:(?:اقرأ|إقرأ|اقرا)\s+)?المزيد\s*(?:\.{2,}|…)?",
+        r"read\s+more\s*(?:\.{2,}|…|»)?",
     )
 )
 

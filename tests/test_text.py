@@ -112,3 +112,9 @@ def test_tokenize_for_match() -> None:
     """Tokens are normalised words and numbers; 1-letter tokens are dropped but digits kept."""
     tokens = tokenize_for_match("قالت الإدارة الأمريكية، في الساعة 3:30 و 5 U.S. officials!")
     assert tokens == ["قالت", "الاداره", "الامريكيه", "في", "الساعه", "3", "30", "5", "officials"]
+
+
+def test_read_more_teaser_links_are_furniture():
+    """SaudiNewsNet's "...المزيد" teaser tail goes; a sentence using the word المزيد stays."""
+    assert clean_text("نص الخبر هنا.\n ...المزيد") == "نص الخبر هنا."
+    assert clean_text("قال إن المزيد من الجنود سيصلون.\nRead more") == "قال إن المزيد من الجنود سيصلون."
