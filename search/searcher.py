@@ -26,6 +26,7 @@ class Hit:
     """One ranked passage.
 
     Offsets: ``passage_start``/``passage_end`` locate the passage in the article text;
+    ``index_version`` names the published index version the hit came from;
     ``sentence_start``/``sentence_end`` locate the best-answering sentence in ``text``.
     """
 
@@ -44,6 +45,7 @@ class Hit:
     passage_end: int
     sentence_start: int
     sentence_end: int
+    index_version: str = ""
 
     @property
     def sentence(self) -> str:
@@ -488,6 +490,7 @@ class Searcher:
                     passage_end=row.end,
                     sentence_start=start,
                     sentence_end=end,
+                    index_version=version.path.name,
                 )
             )
             if len(hits) >= k:
