@@ -357,6 +357,15 @@ def _config_files(bundle: Bundle) -> dict[str, dict]:
     v = bundle.vocab
     p = v.pieces
     max_len = h.max_positions
+    specials = {
+        "bos_token": p[v.bos],
+        "eos_token": p[v.eos],
+        "sep_token": p[v.eos],
+        "cls_token": p[v.bos],
+        "unk_token": p[v.unk],
+        "pad_token": p[v.pad],
+        "mask_token": "<mask>",
+    }
     return {
         "config.json": {
             "architectures": ["BertModel"],
@@ -382,24 +391,10 @@ def _config_files(bundle: Bundle) -> dict[str, dict]:
             # The XLM-R class would make transformers rebuild (and change) the tokenizer.
             "tokenizer_class": "PreTrainedTokenizerFast",
             "model_max_length": max_len,
-            "bos_token": p[v.bos],
-            "eos_token": p[v.eos],
-            "sep_token": p[v.eos],
-            "cls_token": p[v.bos],
-            "unk_token": p[v.unk],
-            "pad_token": p[v.pad],
-            "mask_token": "<mask>",
+            **specials,
             "clean_up_tokenization_spaces": False,
         },
-        "special_tokens_map.json": {
-            "bos_token": p[v.bos],
-            "eos_token": p[v.eos],
-            "sep_token": p[v.eos],
-            "cls_token": p[v.bos],
-            "unk_token": p[v.unk],
-            "pad_token": p[v.pad],
-            "mask_token": "<mask>",
-        },
+        "special_tokens_map.json": specials,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},

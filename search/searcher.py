@@ -160,6 +160,8 @@ class _Filters:
         return bool(self.sources or self.date_from or self.date_to or self.per_article)
 
     def accepts(self, row: _Row, per: dict[str, int]) -> bool:
+        if self.article_id is not None and row.article_id != self.article_id:
+            return False
         if self.sources and row.source not in self.sources:
             return False
         date = (row.date or "")[:10]
@@ -342,6 +344,7 @@ class Searcher:
             date_to=date_to,
             mode=mode,
             ranking=ranking,
+            article_id=article_id,
         )[0]
 
     def search_batch(

@@ -164,3 +164,12 @@ def test_database_is_inspectable(seed_index):
     assert len(rows) == manifest["counts"]["passages"]
     assert sorted(r[0] for r in rows) == list(range(1, len(rows) + 1))
     assert all(article[start:end] == text for _, start, end, text, article in rows)
+
+
+def test_more_from_one_article(seed_searcher):
+    """article_id ranks every passage of that article, and nothing else."""
+    top = seed_searcher.search("Russian troops near Ukraine", k=1)[0]
+    hits = seed_searcher.search("Russian troops near Ukraine", k=50, article_id=top.article_id)
+    assert {h.article_id for h in hits} == {top.article_id}
+    assert len(hits) == len(seed_searcher.article_passages(top.article_id)) > 2
+    assert hits[0].passage_id == top.passage_id
