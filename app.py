@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import inspect
 import os
 import re
 import shutil
@@ -24,7 +23,7 @@ import streamlit as st
 
 from index.build import BuildReport, build
 from search.embedder import Embedder, EmbeddingCache
-from search.searcher import Hit, Searcher, validate_query
+from search.searcher import MODES, Hit, Searcher, validate_query
 from search.store import IndexOpenError
 
 APP_DIR = Path(__file__).resolve().parent
@@ -36,7 +35,7 @@ ARABIC_FONTS = (
     '"Noto Naskh Arabic", "Amiri", "Scheherazade New", "Geeza Pro", "Traditional Arabic", "Arial", sans-serif'
 )
 ARABIC_LETTER = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
-SEARCH_MODES = ("hybrid", "dense", "lexical")
+SEARCH_MODES = MODES
 
 EXAMPLES = (
     "When will Biden and Putin speak?",
@@ -230,11 +229,6 @@ def open_searcher(index_path: str) -> Searcher:
     searcher = Searcher.open(index_path)
     pool[searcher.embedder.ref.fingerprint] = searcher.embedder
     return searcher
-
-
-def supports_mode() -> bool:
-    """Whether this engine's ``Searcher.search`` takes a ``mode`` keyword."""
-    return "mode" in inspect.signature(Searcher.search).parameters
 
 
 # ---------------------------------------------------------------- HTML rendering (all index text escaped)
@@ -439,11 +433,8 @@ def sidebar_settings(searcher: Searcher, labels: dict[str, str]) -> dict:
         "k": st.sidebar.slider(labels["k"], 1, 50, 10, key="k"),
         "per_article": st.sidebar.slider(labels["per_article"], 1, 10, 2, key="per_article"),
     }
-    if supports_mode():
-        names = dict(zip(SEARCH_MODES, labels["modes"].split("|")))
-        options["mode"] = st.sidebar.selectbox(
-            labels["mode"], SEARCH_MODES, format_func=names.get, key="mode"
-        )
+    names = dict(zip(SEARCH_MODES, labels["modes"].split("|")))
+    options["mode"] = st.sidebar.selectbox(labels["mode"], SEARCH_MODES, format_func=names.get, key="mode")
     sources = searcher.sources()
     if sources:
         options["sources"] = (

@@ -1,11 +1,28 @@
-"""`python -m index.build`: read -> clean -> chunk -> embed -> write -> atomic swap."""
+"""`python -m index.build`: read -> clean -> chunk -> embed -> write -> atomic swap.
+
+Fault injection (for the crash-safety tests): with ``INDEX_BUILD_PAUSE_AT=<stage>`` in the
+environment, a build prints ``PAUSED <stage>`` to stderr, flushes, and sleeps at that point (for
+``INDEX_BUILD_PAUSE_SECONDS``, default 3600, or until it receives SIGUSR1, which resumes it), so a
+test can SIGKILL it there or let it go on. Stages, in order:
+
+- ``read``: the build lock is held, nothing has been read or written yet;
+- ``chunk``: the new ``.partial`` version's database is being written (first article inserted, the
+  transaction still open);
+- ``embed``: chunking is committed, no vector computed yet;
+- ``index``: vectors computed and stored, the FAISS file not written yet;
+- ``manifest``: all data files written, the manifest (with their checksums) not yet;
+- ``publish``: the version is complete and renamed, the temp link made, right before the link swap.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.publish import build_lock, check_target, new_version_dir, publish
+from index.publish import build_lock, check_target, compact, new_version_dir, prune_versions, publish
 from search import lexical
 from search.chunking import chunk_article
 from search.embedder import Embedder, EmbeddingCache, encode_with_cache
@@ -26,6 +43,28 @@ TEXT_NORMALISATION = {
     "match": "normalize_arabic v1: NFKC, hamza/madda alef forms to ا, ى to ي, ة to ه, harakat and tatweel "
     "removed, Arabic-Indic digits to 0-9, Latin lowercased; terms stemmed per the chunker's stemmer",
 }
+
+PAUSE_ENV = "INDEX_BUILD_PAUSE_AT"
+PAUSE_SECONDS_ENV = "INDEX_BUILD_PAUSE_SECONDS"
+PAUSE_STAGES = ("read", "chunk", "embed", "index", "manifest", "publish")
+
+
+def pause_point(stage: str) -> None:
+    """The fault-injection hook (see the module docstring); does nothing unless ``$INDEX_BUILD_PAUSE_AT``
+    names ``stage``."""
+    if os.environ.get(PAUSE_ENV) != stage:
+        return
+    resumed = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGUSR1, lambda *_: resumed.set()) if in_main else None
+    try:
+        print(f"PAUSED {stage}", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV) or 3600)
+        while not resumed.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGUSR1, previous)
 
 
 @dataclass(frozen=True)
@@ -51,8 +90,10 @@ class BuildReport:
     passages: int = 0
     sentences: int = 0
     duplicates: int = 0
+    conflicting: int = 0
     replaced: int = 0
     deleted: int = 0
+    not_found: list[str] = field(default_factory=list)
     kept_from_previous: int = 0
     embedded: int = 0
     from_cache: int = 0
@@ -72,8 +113,15 @@ class BuildReport:
             ),
             f"  passages   {self.passages}  (sentences {self.sentences})",
             f"  duplicates {self.duplicates} dropped"
+            + (
+                f" ({self.duplicates - self.conflicting} identical, {self.conflicting} same id with other "
+                "content: the first occurrence was kept)"
+                if self.conflicting
+                else ""
+            )
             + (f", {self.replaced} replaced" if self.replaced else "")
-            + (f", {self.deleted} deleted" if self.deleted else ""),
+            + (f", {self.deleted} deleted" if self.deleted else "")
+            + (f", {len(self.not_found)} id(s) to delete not found" if self.not_found else ""),
             f"  embedded   {self.embedded} texts in {self.embed_seconds:.1f} s ({rate:.1f}/s), "
             f"{self.from_cache} from cache",
             f"  skipped    {len(self.problems)} bad item(s)",
@@ -126,6 +174,11 @@ def previous_articles(out: Path) -> Iterator[Article]:
         db.close()
 
 
+def _same_content(a: Article, b: Article) -> bool:
+    """Equal apart from where they were read from."""
+    return a == Article(**{**b.__dict__, "origin": a.origin})
+
+
 def collect_articles(
     sources: Iterable[str | os.PathLike],
     report: BuildReport,
@@ -134,13 +187,22 @@ def collect_articles(
     delete: Iterable[str] = (),
     progress: Progress = _no_progress,
 ) -> list[Article]:
-    """Read all sources, dropping exact duplicates; newer articles replace ``base`` ones with the same id."""
+    """Read all sources into one article per id.
+
+    Deletions apply to ``base`` first. An article from the sources replaces the ``base`` article with
+    its id (counted in ``report.replaced`` if the content differs). Within the sources the first
+    occurrence of an id wins and later ones are dropped and counted in ``report.duplicates``; those
+    whose content differs from the kept one (same URL, other text) are also counted in
+    ``report.conflicting``.
+    """
     articles: dict[str, Article] = {a.id: a for a in base}
     from_base = set(articles)
-    for key in delete:
+    for key in dict.fromkeys(delete):
         if articles.pop(key, None) is not None:
             report.deleted += 1
             from_base.discard(key)
+        else:
+            report.not_found.append(key)
     count = 0
 
     def on_read(n: int) -> None:
@@ -151,9 +213,10 @@ def collect_articles(
         if article.id in articles:
             if article.id in from_base:
                 from_base.discard(article.id)
-                report.replaced += int(articles[article.id] != article)
+                report.replaced += int(not _same_content(articles[article.id], article))
             else:
                 report.duplicates += 1
+                report.conflicting += int(not _same_content(articles[article.id], article))
                 continue
         articles[article.id] = article
     progress("read", count, count)
@@ -183,6 +246,13 @@ def build(
 ) -> BuildReport:
     """Build (or update) the index at ``out`` and publish it atomically.
 
+    Every build and update writes a complete new version and swaps it in: an update carries over the
+    previous version's articles (minus ``delete``, plus/replaced by the sources), re-chunks them and
+    takes their vectors from the embedding ``cache`` (without a cache it re-embeds everything). The
+    FAISS index is rebuilt from those vectors, so deletion works the same for every index type
+    (flat, hnsw, ivf-sq8), and a deleted article is gone from the moment this returns. If the build
+    fails or is killed, the previous version stays current and the next build removes the leftovers.
+
     Args:
         sources: files or directories to read.
         out: the index path (a symlink to the current version once built).
@@ -192,7 +262,8 @@ def build(
         batch_size: encoding batch size.
         cache: embedding cache (``None`` embeds everything).
         update: start from the articles already in ``out`` (same model required).
-        delete: article ids to remove (with ``update``).
+        delete: article ids to remove (implies ``update``); ids not in the index are listed in
+            ``report.not_found``.
         strict: fail, changing nothing, if any input item is bad.
         wait_for_lock: wait for a concurrent build of ``out`` instead of failing.
         progress: progress callback.
@@ -211,6 +282,8 @@ def build(
             raise FileNotFoundError(f"source not found: {src}")
     check_target(out)
     with build_lock(out, wait=wait_for_lock):
+        prune_versions(out)  # what killed builds left (only valid under the lock, before staging)
+        pause_point("read")
         base: Iterable[Article] = ()
         if update or delete:
             if out.exists():
@@ -234,10 +307,18 @@ def build(
         if not articles:
             raise ValueError("no articles to index: every source was empty or bad (see the problems above)")
         staged = new_version_dir(out)
-        _write_version(staged, articles, embedder, settings, index_spec, batch_size, cache, report, progress)
-        report.seconds = time.perf_counter() - started
-        _write_manifest(staged, embedder, settings, index_spec, report)
-        publish(staged, out)
+        try:
+            _write_version(
+                staged, articles, embedder, settings, index_spec, batch_size, cache, report, progress
+            )
+            report.seconds = time.perf_counter() - started
+            pause_point("manifest")
+            _write_manifest(staged, embedder, settings, index_spec, report)
+            publish(staged, out, before_swap=lambda: pause_point("publish"))
+        except BaseException:
+            if staged.exists():  # failed before the rename: the version was never published
+                shutil.rmtree(staged, ignore_errors=True)
+            raise
     return report
 
 
@@ -318,12 +399,15 @@ def _write_version(
                 lexical.add_passages(db, lexical_rows, settings.stemmer)
                 lexical_rows.clear()
             progress("chunk", n, len(articles))
+            if n == 1:
+                pause_point("chunk")
         lexical.add_passages(db, lexical_rows, settings.stemmer)
     report.articles = len(articles)
     report.passages = len(passage_inputs)
     report.sentences = len(sentence_inputs)
 
     texts = passage_inputs + (sentence_inputs if settings.sentence_vectors else [])
+    pause_point("embed")
     embed_started = time.perf_counter()
     done = 0
 
@@ -350,6 +434,7 @@ def _write_version(
                 ((vec.tobytes(), i + 1) for i, vec in enumerate(sentence_vectors)),
             )
     db.close()
+    pause_point("index")
     progress("index", 0, 1)
     ids = np.arange(1, len(passage_inputs) + 1, dtype=np.int64)
     save_index(build_index(passage_vectors, ids, index_spec), staged / VECTORS)
@@ -420,6 +505,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m index.build",
         description="Build a searchable index from Arabic news articles (.txt/.md/.jsonl/.json/.csv/.zip).",
+        epilog="Every build, --update and --delete publishes a complete new version of the index and swaps "
+        "it in atomically: searchers see the old or the new version, never a mix, and a killed build leaves "
+        "the previous version in place. An update re-uses cached embeddings (only new text is embedded; with "
+        "--no-cache everything is re-embedded) and rebuilds the FAISS index, so removal works for every "
+        "--index-type. Deleted articles are unsearchable as soon as the command returns. The previous "
+        "version is kept for searchers that still use it; --compact removes it.",
     )
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="files or directories to index")
     parser.add_argument("--out", required=True, type=Path, help="index directory to create or replace")
@@ -452,16 +543,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="skip sentence embeddings (faster build; answer highlighting falls back to words)",
     )
     parser.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the cache")
-    parser.add_argument("--update", action="store_true", help="add/replace articles in the existing index")
-    parser.add_argument("--delete", nargs="+", default=[], metavar="ID", help="article ids to remove")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="add SOURCE articles to the existing index, replacing those with the same id "
+        "(id: the normalised URL, else title and text)",
+    )
+    parser.add_argument(
+        "--delete",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="article ids to remove from the existing index (implies --update; works for every index type)",
+    )
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="afterwards (or alone, without SOURCE), remove every version but the current one, leftover "
+        "partial builds and stale temp links, and report the bytes reclaimed; the current version is "
+        "not rewritten",
+    )
     parser.add_argument(
         "--strict", action="store_true", help="fail without changing anything on any bad input"
     )
     parser.add_argument("--wait", action="store_true", help="wait for a concurrent build instead of failing")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if not args.sources and not args.delete:
-        parser.error("give at least one SOURCE (or --delete ID with --update)")
+    if not args.sources and not args.delete and not args.compact:
+        parser.error("give at least one SOURCE (or --delete ID, or --compact)")
     if args.batch_size < 1 or args.max_tokens < 16 or args.overlap < 0:
         parser.error("--batch-size must be >= 1, --max-tokens >= 16 and --overlap >= 0")
     return args
@@ -474,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
         for src in args.sources:
             if not Path(src).exists():
                 raise FileNotFoundError(f"source not found: {src}")
+        if not args.wait:
+            with build_lock(args.out):  # fail at once, before loading the model (build() locks again)
+                pass
+        if not args.sources and not args.delete:
+            print(compact(args.out, wait=args.wait).summary())
+            return 0
         embedder = Embedder.load(args.model, args.cache_dir)
         cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
         report = build(
@@ -495,6 +610,10 @@ def main(argv: list[str] | None = None) -> int:
             wait_for_lock=args.wait,
             progress=bars,
         )
+        bars.close()
+        print(report.summary())
+        if args.compact:
+            print(compact(args.out, wait=args.wait).summary())
     except (OSError, ValueError, RuntimeError) as exc:
         bars.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -503,8 +622,6 @@ def main(argv: list[str] | None = None) -> int:
         bars.close()
         print("interrupted: the previous index is unchanged", file=sys.stderr)
         return 130
-    bars.close()
-    print(report.summary())
     return 0
 
 

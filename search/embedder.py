@@ -61,7 +61,8 @@ class Embedder:
         """Content tokens of each text (no specials, no prompt) under the model's tokenizer."""
         if not texts:
             return []
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # verbose=False: counting a long text is not feeding it to the model, so no length warning.
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import csv
 import email.utils
@@ -48,15 +49,17 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 JSON_LIST_KEYS = ("articles", "data")
 
 _TREC_DOC_RE = re.compile(r"<DOC>(.*?)(?:</DOC>|\Z)", re.DOTALL | re.IGNORECASE)
-_TREC_TAG_RE = re.compile(
-    r"<(DOCNO|URL|SRC|CAT|TITLE|TIME|AUTHOR|ABSTRACT|TEXT)>(.*?)</\1\s*>", re.DOTALL | re.IGNORECASE
-)
+_TREC_TAGS = "DOCNO|URL|SRC|CAT|TITLE|TIME|AUTHOR|ABSTRACT|TEXT"
+_TREC_OPEN_RE = re.compile(f"<({_TREC_TAGS})>", re.IGNORECASE)
+_TREC_CLOSE_RE = re.compile(f"</({_TREC_TAGS})\\s*>", re.IGNORECASE)
 _TREC_FIELDS = {"url": "url", "src": "source", "cat": "category", "time": "date", "author": "author"}
 _MD_HEADING_RE = re.compile(r"^#{1,6}\s+")
 _DATE_ONLY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DMY_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 _YMD_SLASH_RE = re.compile(r"(\d{4})/(\d{1,2})/(\d{1,2})")
 _JSON_WS_RE = re.compile(r"[ \t\n\r]*")
+_SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+MAX_JSON_INT_DIGITS = 4000  # longer integers are kept as their digits (int() refuses > 4300 digits)
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +194,19 @@ def _pick_fields(record: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]
     return picked, extra
 
 
+def _scrub(value: str) -> str:
+    """Replace lone surrogates (only JSON \\ud800-style escapes produce them) with U+FFFD: they cannot
+    be encoded as UTF-8, so they would break hashing and SQLite."""
+    return _SURROGATE_RE.sub("\ufffd", value)
+
+
+def _parse_json_int(digits: str) -> int | str:
+    return int(digits) if len(digits) <= MAX_JSON_INT_DIGITS else digits
+
+
+_JSON_DECODER = json.JSONDecoder(parse_int=_parse_json_int)
+
+
 def _has_text_key(keys: Iterable[str]) -> bool:
     return any(str(k).strip().lower() in FIELD_ALIASES["text"] for k in keys)
 
@@ -237,7 +253,13 @@ def _record_article(record: Any, file: str, line: int, what: str, report: Proble
         names = "/".join(FIELD_ALIASES["text"])
         report(Problem(file, line, f"{what} has no text field (expected one of {names})"))
         return None
-    fields, extra = _pick_fields(record)
+    try:
+        fields, extra = _pick_fields(record)
+    except RecursionError:
+        report(Problem(file, line, f"{what} is nested too deeply"))
+        return None
+    fields = {name: _scrub(value) for name, value in fields.items()}
+    extra = {_scrub(key): _scrub(value) for key, value in extra.items()}
     return _make_article(fields, extra, f"{file}:{line}", file, line, report)
 
 
@@ -300,9 +322,7 @@ def _read_trec(content: str, file: str, report: ProblemSink) -> Iterator[Article
     """TREC-style ANT corpus documents, parsed leniently with regexes."""
     for doc in _TREC_DOC_RE.finditer(content):
         line = content.count("\n", 0, doc.start()) + 1
-        tags: dict[str, str] = {}
-        for tag in _TREC_TAG_RE.finditer(doc.group(1)):
-            tags.setdefault(tag.group(1).lower(), tag.group(2))
+        tags = _trec_tags(doc.group(1))
         fields = {name: tags[tag].strip() for tag, name in _TREC_FIELDS.items() if tag in tags}
         fields["title"] = tags.get("title", "")
         fields["text"] = tags.get("text", "").strip() or tags.get("abstract", "")
@@ -313,18 +333,52 @@ def _read_trec(content: str, file: str, report: ProblemSink) -> Iterator[Article
             yield article
 
 
+def _trec_tags(doc: str) -> dict[str, str]:
+    """The first ``<TAG>content</TAG>`` of each known tag (case-insensitive), like a lazy regex
+    ``<(TAG)>(.*?)</\\1\\s*>`` but in linear time: a regex rescans the rest of the document for every
+    unclosed tag, which is quadratic on hostile input."""
+    closes: dict[str, list[tuple[int, int]]] = {}
+    for m in _TREC_CLOSE_RE.finditer(doc):
+        closes.setdefault(m.group(1).lower(), []).append((m.start(), m.end()))
+    tags: dict[str, str] = {}
+    pos = 0
+    while m := _TREC_OPEN_RE.search(doc, pos):
+        name = m.group(1).lower()
+        ends = closes.get(name, [])
+        i = bisect.bisect_left(ends, (m.end(), -1))
+        if i == len(ends):  # never closed: not a tag
+            pos = m.end()
+            continue
+        tags.setdefault(name, doc[m.end() : ends[i][0]])
+        pos = ends[i][1]
+    return tags
+
+
 def _read_jsonl(stream: IO[bytes], file: str, report: ProblemSink) -> Iterator[Article]:
-    """One JSON object per line; blank lines are ignored."""
-    for number, line in _decoded_lines(stream, file, report):
+    """One JSON object per line; blank lines are ignored, a file of blank lines is reported."""
+    blank, unreadable = True, False
+
+    def on_unreadable(problem: Problem) -> None:
+        nonlocal unreadable
+        unreadable = True
+        report(problem)
+
+    for number, line in _decoded_lines(stream, file, on_unreadable):
         if not line.strip():
             continue
+        blank = False
         try:
-            record = json.loads(line.rstrip("\r\n"))
+            record = json.loads(line.rstrip("\r\n"), parse_int=_parse_json_int)
         except json.JSONDecodeError as e:
             report(Problem(file, number, f"malformed JSON line ({e.msg} at column {e.colno})"))
             continue
+        except RecursionError:
+            report(Problem(file, number, "JSON line nested too deeply"))
+            continue
         if article := _record_article(record, file, number, f"line {number}", report):
             yield article
+    if blank and not unreadable:
+        report(Problem(file, None, "empty file: no JSON lines"))
 
 
 def _iter_json_array(content: str, pos: int) -> Iterator[tuple[int, Any]]:
@@ -335,12 +389,12 @@ def _iter_json_array(content: str, pos: int) -> Iterator[tuple[int, Any]]:
     Raises:
         json.JSONDecodeError: At the first syntax error.
     """
-    decoder = json.JSONDecoder()
+    decoder = _JSON_DECODER
     pos = _JSON_WS_RE.match(content, pos).end()
     if content.startswith("]", pos):
         return
     while True:
-        item, end = decoder.raw_decode(content, pos)
+        item, end = _raw_decode(decoder, content, pos)
         yield pos, item
         pos = _JSON_WS_RE.match(content, end).end()
         if content.startswith(",", pos):
@@ -351,13 +405,23 @@ def _iter_json_array(content: str, pos: int) -> Iterator[tuple[int, Any]]:
             raise json.JSONDecodeError("Expecting ',' or ']'", content, pos)
 
 
+def _raw_decode(decoder: json.JSONDecoder, content: str, pos: int) -> tuple[Any, int]:
+    """``decoder.raw_decode`` with too-deep nesting reported as a JSONDecodeError at ``pos``."""
+    try:
+        return decoder.raw_decode(content, pos)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", content, pos) from None
+
+
 def _json_items(content: str) -> Iterator[tuple[int, Any]]:
     """Yield (char offset, item) for a JSON array, {"articles"|"data": [...]}, or a single object."""
     start = _JSON_WS_RE.match(content).end()
     if content.startswith("[", start):
         yield from _iter_json_array(content, start + 1)
         return
-    document = json.loads(content)
+    document, end = _raw_decode(_JSON_DECODER, content, start)
+    if content[end:].strip(" \t\n\r"):
+        raise json.JSONDecodeError("Extra data", content, end)
     if isinstance(document, dict):
         lowered = {str(k).lower(): v for k, v in document.items()}
         items = next((lowered[k] for k in JSON_LIST_KEYS if isinstance(lowered.get(k), list)), None)
@@ -381,6 +445,8 @@ def _read_json(stream: IO[bytes], file: str, report: ProblemSink) -> Iterator[Ar
                 yield article
     except json.JSONDecodeError as e:
         report(Problem(file, e.lineno, f"malformed JSON ({e.msg} at column {e.colno}); rest of file skipped"))
+    except RecursionError:
+        report(Problem(file, line, "JSON nested too deeply; rest of file skipped"))
 
 
 def _read_csv(stream: IO[bytes], file: str, report: ProblemSink) -> Iterator[Article]:
@@ -480,6 +546,8 @@ def _read_zip(path: Path, report: ProblemSink) -> Iterator[Article]:
                     yield from _READERS[suffix](stream, member, report)
             except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError) as e:
                 report(Problem(member, None, f"could not read archive member ({e})"))
+            except Exception as e:  # a reader bug must not end the whole build
+                report(_unexpected(member, e))
 
 
 # --------------------------------------------------------------------------- files and directories
@@ -495,6 +563,13 @@ def _read_file(path: Path, report: ProblemSink) -> Iterator[Article]:
             yield from _READERS[suffix](stream, str(path), report)
     except OSError as e:
         report(Problem(str(path), None, f"could not read file ({e.strerror or e})"))
+    except Exception as e:  # a reader bug must not end the whole build
+        report(_unexpected(str(path), e))
+
+
+def _unexpected(file: str, exc: Exception) -> Problem:
+    log.debug("unexpected error reading %s", file, exc_info=exc)
+    return Problem(file, None, f"could not read file ({type(exc).__name__}: {exc}); rest of file skipped")
 
 
 def _walk(directory: Path) -> Iterator[Path]:

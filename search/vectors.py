@@ -1,31 +1,73 @@
-"""FAISS index types behind one small interface: build, save, load, search by inner product."""
+"""FAISS index types behind one small interface: build, save, load, search by inner product.
+
+Kinds (all return the int64 ids they were given, i.e. SQLite passage row ids):
+
+============  ========================================================================================
+``flat``      exact inner product over float32 vectors (1,536 bytes per 384-dim vector).
+``hnsw``      HNSW graph over float32 vectors.
+``hnsw-f16``  HNSW graph over float16 vectors: the recall of ``hnsw`` at ~58% of its memory.
+``hnsw-sq8``  HNSW graph over 8-bit scalar-quantised vectors: ~36% of ``hnsw``'s memory, slightly
+              lower recall at the same ``efSearch``.
+``ivf-sq8``   inverted lists (``nlist`` centroids) of 8-bit scalar-quantised vectors: the smallest and
+              fastest to build, but it needs a large ``nprobe`` for recall@10 >= 0.95.
+``auto``      resolved at build time by passage count: ``flat`` up to ``AUTO_FLAT_MAX`` passages (exact
+              search there takes a few ms per query on 2 cores), else ``AUTO_ANN_KIND``.
+============  ========================================================================================
+
+The defaults were chosen from ``python -m search.bench`` on a 2-core AVX-512 machine (docs/bench.md):
+recall@10 >= 0.95 against exact search with the Searcher's 100 candidates per query.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-INDEX_TYPES = ("flat", "hnsw", "ivf-sq8")
-"""``flat`` is exact inner product; ``hnsw`` and ``ivf-sq8`` are approximate, for large archives."""
+INDEX_TYPES = ("flat", "hnsw", "ivf-sq8", "hnsw-f16", "hnsw-sq8", "auto")
+"""Index kinds ``IndexSpec.kind`` accepts; ``auto`` becomes one of the others at build time."""
+
+AUTO_FLAT_MAX = 20_000
+"""``auto`` builds an exact ``flat`` index up to this many passages and ``AUTO_ANN_KIND`` above it."""
+
+AUTO_ANN_KIND = "hnsw-f16"
+"""The approximate kind ``auto`` picks for large archives."""
+
+_HNSW_STORAGE = {"hnsw-f16": "QT_fp16", "hnsw-sq8": "QT_8bit"}
 
 
 @dataclass(frozen=True)
 class IndexSpec:
-    """Which FAISS index to build and its parameters (recorded in the manifest)."""
+    """Which FAISS index to build and its parameters (recorded in the manifest).
+
+    Attributes:
+        kind: one of ``INDEX_TYPES``.
+        hnsw_m: graph neighbours per node (all ``hnsw*`` kinds).
+        hnsw_ef_construction: candidate list size while building the graph.
+        hnsw_ef_search: candidate list size at query time (raised to ``k`` when a search asks for more).
+        ivf_nprobe: inverted lists scanned per query (``ivf-sq8``).
+        ivf_nlist: inverted lists; 0 means ``4 * sqrt(n)`` (at most ``n / 39``).
+        auto_flat_max: the ``flat``/approximate boundary used by ``auto``.
+    """
 
     kind: str = "flat"
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
     ivf_nprobe: int = 16
+    ivf_nlist: int = 0
+    auto_flat_max: int = AUTO_FLAT_MAX
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_TYPES:
             raise ValueError(f"unknown index type {self.kind!r}; choose one of {', '.join(INDEX_TYPES)}")
+        if self.hnsw_m < 2 or self.hnsw_ef_construction < 1 or self.hnsw_ef_search < 1:
+            raise ValueError("hnsw_m must be >= 2, hnsw_ef_construction and hnsw_ef_search >= 1")
+        if self.ivf_nprobe < 1 or self.ivf_nlist < 0 or self.auto_flat_max < 0:
+            raise ValueError("ivf_nprobe must be >= 1, ivf_nlist and auto_flat_max >= 0")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -34,6 +76,23 @@ class IndexSpec:
     def from_dict(cls, data: dict[str, Any]) -> IndexSpec:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
+    @property
+    def approximate(self) -> bool:
+        return self.kind not in ("flat", "auto")
+
+
+def resolve_spec(spec: IndexSpec, n: int) -> IndexSpec:
+    """The concrete spec ``build_index`` uses for ``n`` vectors (only ``auto`` changes)."""
+    if spec.kind != "auto":
+        return spec
+    return replace(spec, kind="flat" if n <= spec.auto_flat_max else AUTO_ANN_KIND)
+
+
+def ivf_nlist(spec: IndexSpec, n: int) -> int:
+    """Inverted lists for ``n`` vectors: ``spec.ivf_nlist`` or ``4 * sqrt(n)``, with >= 39 points each."""
+    wanted = spec.ivf_nlist or int(4 * math.sqrt(max(n, 1)))
+    return max(1, min(wanted, n // 39 if n >= 39 else 1))
+
 
 def build_index(vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec):  # -> faiss.Index
     """Build an inner-product index whose ids are the given int64 ids (SQLite row ids).
@@ -41,32 +100,70 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec):  # -> fa
     Args:
         vectors: float32 ``(n, d)``, L2-normalised.
         ids: int64 ``(n,)``.
-        spec: the index type and parameters.
+        spec: the index type and parameters (``auto`` is resolved with ``resolve_spec``).
     """
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     n, dim = vectors.shape
+    spec = resolve_spec(spec, n)
     if spec.kind == "flat":
         inner = faiss.IndexFlatIP(dim)
     elif spec.kind == "hnsw":
         inner = faiss.IndexHNSWFlat(dim, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = spec.hnsw_ef_construction
-        inner.hnsw.efSearch = spec.hnsw_ef_search
+    elif spec.kind in _HNSW_STORAGE:
+        qtype = getattr(faiss.ScalarQuantizer, _HNSW_STORAGE[spec.kind])
+        inner = faiss.IndexHNSWSQ(dim, qtype, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        if n:
+            inner.train(_training_sample(vectors, 200_000))
     else:
-        nlist = max(1, min(int(4 * math.sqrt(max(n, 1))), n // 39 if n >= 39 else 1))
         quantizer = faiss.IndexFlatIP(dim)
+        nlist = ivf_nlist(spec, n)
         inner = faiss.IndexIVFScalarQuantizer(
             quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         )
         if n:
-            inner.train(vectors)
-        inner.nprobe = spec.ivf_nprobe
+            inner.train(_training_sample(vectors, max(100 * nlist, 50_000)))
+    _apply_search_params(inner, spec)
+    if hasattr(inner, "hnsw"):
+        inner.hnsw.efConstruction = spec.hnsw_ef_construction
     index = faiss.IndexIDMap2(inner)
     if n:
         index.add_with_ids(vectors, ids)
     return index
+
+
+def _training_sample(vectors: np.ndarray, limit: int) -> np.ndarray:
+    """At most ``limit`` rows, evenly spread (deterministic), for quantiser and k-means training."""
+    if len(vectors) <= limit:
+        return vectors
+    step = len(vectors) / limit
+    return np.ascontiguousarray(vectors[(np.arange(limit) * step).astype(np.int64)])
+
+
+def _apply_search_params(inner, spec: IndexSpec) -> None:
+    """Set query-time parameters according to what the index actually is."""
+    if hasattr(inner, "hnsw"):
+        inner.hnsw.efSearch = spec.hnsw_ef_search
+    if hasattr(inner, "nprobe"):
+        inner.nprobe = min(spec.ivf_nprobe, getattr(inner, "nlist", spec.ivf_nprobe))
+
+
+def index_kind(index) -> str:
+    """The concrete kind of a built or loaded index (``flat``, ``hnsw``, ``hnsw-f16``, ...)."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    if hasattr(inner, "hnsw"):
+        storage = faiss.downcast_index(inner.storage)
+        if isinstance(storage, faiss.IndexScalarQuantizer):
+            qtype = storage.sq.qtype
+            return "hnsw-sq8" if qtype == faiss.ScalarQuantizer.QT_8bit else "hnsw-f16"
+        return "hnsw"
+    if hasattr(inner, "nprobe"):
+        return "ivf-sq8"
+    return "flat"
 
 
 def save_index(index, path: Path) -> None:
@@ -76,15 +173,15 @@ def save_index(index, path: Path) -> None:
 
 
 def load_index(path: Path, spec: IndexSpec):  # -> faiss.Index
-    """Read an index written by ``save_index`` and restore its search-time parameters."""
+    """Read an index written by ``save_index`` and restore its search-time parameters.
+
+    The parameters are applied to what the file holds, so a manifest that says ``auto`` works too.
+    """
     import faiss
 
     index = faiss.read_index(str(path))
     inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
-    if spec.kind == "hnsw" and hasattr(inner, "hnsw"):
-        inner.hnsw.efSearch = spec.hnsw_ef_search
-    if spec.kind == "ivf-sq8" and hasattr(inner, "nprobe"):
-        inner.nprobe = spec.ivf_nprobe
+    _apply_search_params(inner, spec)
     return index
 
 
