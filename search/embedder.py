@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 ProgressFn = Callable[[int], None]
+CACHE_FLUSH = 1024
+"""Texts embedded between two writes to the embedding cache."""
 
 
 def _configure_threads() -> None:
@@ -194,11 +196,16 @@ def encode_with_cache(
             todo.setdefault(key, []).append(i)
     if on_cached:
         on_cached(len(texts) - sum(len(v) for v in todo.values()), len(todo))
-    if todo:
-        first = [rows[0] for rows in todo.values()]
-        fresh = embedder.encode_passages([texts[i] for i in first], batch_size=batch_size, progress=progress)
-        for vec, rows in zip(fresh, todo.values()):
+    # Longest first (less padding per batch); saved to the cache every CACHE_FLUSH texts, so a build
+    # that is killed or interrupted resumes where it stopped.
+    pending = sorted(todo.items(), key=lambda item: -len(texts[item[1][0]]))
+    for start in range(0, len(pending), CACHE_FLUSH):
+        chunk = pending[start : start + CACHE_FLUSH]
+        fresh = embedder.encode_passages(
+            [texts[rows[0]] for _, rows in chunk], batch_size=batch_size, progress=progress
+        )
+        for vec, (_, rows) in zip(fresh, chunk):
             out[rows] = vec
         if cache:
-            cache.put_many(list(zip(todo.keys(), fresh)))
+            cache.put_many([(key, vec) for vec, (key, _) in zip(fresh, chunk)])
     return out
