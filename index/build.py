@@ -250,7 +250,7 @@ def build(
     previous version's articles (minus ``delete``, plus/replaced by the sources), re-chunks them and
     takes their vectors from the embedding ``cache`` (without a cache it re-embeds everything). The
     FAISS index is rebuilt from those vectors, so deletion works the same for every index type
-    (flat, hnsw, ivf-sq8), and a deleted article is gone from the moment this returns. If the build
+    (``search.vectors.INDEX_TYPES``), and a deleted article is gone from the moment this returns. If the build
     fails or is killed, the previous version stays current and the next build removes the leftovers.
 
     Args:
@@ -305,6 +305,11 @@ def build(
                 f"{f':{first.line}' if first.line else ''}: {first.reason}; the index was not changed"
             )
         if not articles:
+            if report.deleted:
+                raise ValueError(
+                    "deleting these ids would leave the index empty; an index needs at least one article "
+                    "(the index was not changed)"
+                )
             raise ValueError("no articles to index: every source was empty or bad (see the problems above)")
         staged = new_version_dir(out)
         try:
@@ -510,7 +515,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "the previous version in place. An update re-uses cached embeddings (only new text is embedded; with "
         "--no-cache everything is re-embedded) and rebuilds the FAISS index, so removal works for every "
         "--index-type. Deleted articles are unsearchable as soon as the command returns. The previous "
-        "version is kept for searchers that still use it; --compact removes it.",
+        "version is kept for searchers that still use it; --compact removes it. Within one run the first "
+        "occurrence of an article id wins: later copies are dropped and counted (identical copies and "
+        "same-id-other-content copies separately).",
     )
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="files or directories to index")
     parser.add_argument("--out", required=True, type=Path, help="index directory to create or replace")

@@ -452,29 +452,47 @@ def _read_json(stream: IO[bytes], file: str, report: ProblemSink) -> Iterator[Ar
 def _read_csv(stream: IO[bytes], file: str, report: ProblemSink) -> Iterator[Article]:
     """A CSV file with a header row; rows are reported by the line they start on."""
     csv.field_size_limit(CSV_FIELD_LIMIT)
-    lines = (text for _, text in _decoded_lines(stream, file, report))
-    reader = csv.reader(lines)
+    unreadable: list[Problem] = []
+
+    def on_unreadable(problem: Problem) -> None:
+        unreadable.append(problem)
+        report(problem)
+
+    lines = (text for _, text in _decoded_lines(stream, file, on_unreadable))
+    # strict: a quote left open must not silently swallow the rest of the file into one field.
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader, None)
-        if header is None:
-            report(Problem(file, None, "empty CSV file"))
-            return
-        if not _has_text_key(header):
-            names = "/".join(FIELD_ALIASES["text"])
-            report(Problem(file, 1, f"CSV header has no text column (expected one of {names})"))
-            return
-        row_start = reader.line_num + 1
-        for row in reader:
-            line, row_start = row_start, reader.line_num + 1
-            if not row:
-                continue
-            if len(row) != len(header):
-                report(Problem(file, line, f"CSV row has {len(row)} fields, the header has {len(header)}"))
-                continue
-            if article := _record_article(dict(zip(header, row, strict=True)), file, line, "row", report):
-                yield article
     except csv.Error as e:
-        report(Problem(file, reader.line_num, f"malformed CSV ({e}); rest of file skipped"))
+        report(Problem(file, 1, f"malformed CSV header ({e}); file skipped"))
+        return
+    if header is None:
+        if not unreadable:  # a binary or undecodable file was reported already
+            report(Problem(file, None, "empty CSV file"))
+        return
+    if not _has_text_key(header):
+        names = "/".join(FIELD_ALIASES["text"])
+        report(Problem(file, 1, f"CSV header has no text column (expected one of {names})"))
+        return
+    row_start = reader.line_num + 1
+    while True:
+        line = row_start
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:  # the reader starts afresh on the next line
+            report(Problem(file, line, f"malformed CSV row ({e}); skipped"))
+            row_start = reader.line_num + 1
+            continue
+        row_start = reader.line_num + 1
+        if not row:
+            continue
+        if len(row) != len(header):
+            report(Problem(file, line, f"CSV row has {len(row)} fields, the header has {len(header)}"))
+            continue
+        if article := _record_article(dict(zip(header, row, strict=True)), file, line, "row", report):
+            yield article
 
 
 _READERS: dict[str, Callable[[IO[bytes], str, ProblemSink], Iterator[Article]]] = {
