@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import itertools
 import os
 import re
 import shutil
@@ -335,10 +336,14 @@ def save_uploads(files: Sequence[tuple[str, bytes]], folder: Path) -> tuple[list
         if base is None:
             refused.append(name)
             continue
-        target = folder / base
-        if target.exists():
-            target = folder / f"{n}-{base}"
-        target.write_bytes(data)
+        for attempt in itertools.count():
+            target = folder / (base if attempt == 0 else f"{n}-{attempt}-{base}")
+            try:
+                with target.open("xb") as fh:  # never overwrite, never follow a planted link
+                    fh.write(data)
+                break
+            except FileExistsError:
+                continue
         saved.append(target)
     return saved, refused
 

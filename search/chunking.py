@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
@@ -14,11 +15,16 @@ TokenCounter = Callable[[list[str]], list[int]]
 _CLOSERS = "\"'»”’)]}›"
 _TERMINATOR_RE = re.compile(f"[.!?؟؛…]+[{re.escape(_CLOSERS)}]*")
 _LINE_RE = re.compile(r"[^\n\r\u2028\u2029\x85\x0b\x0c]+")
-_URL_RE = re.compile(r"(?:https?://|ftp://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+_URL_RE = re.compile(
+    # The local part is bounded and anchored, so a long run of word characters is not rescanned (quadratic).
+    r"(?:https?://|ftp://|www\.)\S+|(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+",
+    re.IGNORECASE,
+)
 _URL_TRAILING_PUNCT = ".,;:!?؟؛…\"'»”’)]}"
 _ARABIC_LETTER_RE = re.compile(r"[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]")
 _OPENERS = "\"'«“‘([{‹"
 _WORD_RE = re.compile(r"\S+")
+_SPACES_RE = re.compile(r"\s*")
 
 # Tokens that end with a dot without ending the sentence ("Dr. Smith", "د. محمد").
 _LATIN_ABBREVIATIONS = frozenset(
@@ -111,7 +117,8 @@ def _is_boundary(
 ) -> bool:
     """Decide whether a terminator match ends a sentence."""
     start, end = match.span()
-    if any(a <= start < b for a, b in protected):
+    inside = bisect.bisect_right(protected, (start, len(line) + 1)) - 1
+    if inside >= 0 and protected[inside][0] <= start < protected[inside][1]:
         return False
     if end < len(line) and not line[end].isspace():
         # Glued Arabic text ("العراق.وقال") still splits; anything else ("10.5", "U.S", "a.b") does not.
@@ -124,10 +131,10 @@ def _is_boundary(
 
 def _split_line(line: str, offset: int) -> list[Span]:
     """Split one paragraph line into stripped sentence spans (in text coordinates)."""
-    protected = _protected_spans(line)
+    protected = _protected_spans(line)  # sorted and non-overlapping
     cuts = [0]
     for m in _TERMINATOR_RE.finditer(line):
-        sentence_start = len(line) - len(line[cuts[-1] :].lstrip())
+        sentence_start = _SPACES_RE.match(line, cuts[-1]).end()
         if _is_boundary(line, m, sentence_start, protected):
             cuts.append(m.end())
     cuts.append(len(line))

@@ -233,6 +233,7 @@ class Searcher:
         self._version = version
         self._verify = verify
         self._reload_lock = threading.Lock()
+        self._failed_target: Path | None = None
         self._local = threading.local()
 
     @property
@@ -281,12 +282,13 @@ class Searcher:
         """The current version, switching to a newly published one if the path now points elsewhere."""
         version = self._version
         target = self.path.resolve()
-        if target != version.path:
+        if target != version.path and target != self._failed_target:
             with self._reload_lock:
-                if self._version.path != target:
+                if self._version.path != target and target != self._failed_target:
                     try:
                         fresh = _open_version(target, self._verify)
                     except IndexOpenError:
+                        self._failed_target = target  # not retried until the link changes again
                         return self._version  # keep serving the version we have
                     if fresh.manifest.model_fingerprint == self.embedder.ref.fingerprint:
                         self._version = fresh

@@ -116,7 +116,11 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
             f"{path}: index format {data.get('format_version')!r} is not supported "
             f"(this version reads {FORMAT_VERSION}); rebuild the index"
         )
-    for name, expected in data.get("files", {}).items():
+    files = data.get("files") or {}
+    missing = [name for name in (DATABASE, VECTORS) if name not in files]
+    if missing:
+        raise IndexOpenError(f"{path} has no checksum for {', '.join(missing)}; the index cannot be verified")
+    for name, expected in files.items():
         file = directory / name
         if not file.is_file():
             raise IndexOpenError(f"{file} is missing")

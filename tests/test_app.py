@@ -248,3 +248,16 @@ def test_card_html_escapes_and_marks_the_best_sentence():
     assert "&quot;Title&quot; &lt;x&gt;" in html and "2015-07-21 ·" in html and "T10:00" not in html
     assert 'href="https://example.com/a?b=1&amp;c=2"' in html
     assert 'style="width:50%"' in html
+
+
+def test_uploads_with_clashing_names_are_all_kept(tmp_path):
+    """Two uploads named a.txt (and one named like the renamed copy) never overwrite each other."""
+    from app import save_uploads
+
+    saved, refused = save_uploads(
+        [("a.txt", b"1"), ("3-a.txt", b"2"), ("dir/a.txt", b"3"), ("a.txt", b"4")], tmp_path
+    )
+    assert refused == []
+    assert len(set(saved)) == 4
+    assert sorted(p.read_bytes() for p in saved) == [b"1", b"2", b"3", b"4"]
+    assert all(p.parent == tmp_path for p in saved)
