@@ -72,10 +72,10 @@ class Ranking:
 
     mode: str = "hybrid"
     candidates: int = 100
-    fusion: str = "rrf"
+    fusion: str = "weighted"
     rrf_k: float = 60.0
-    lexical_weight: float = 1.0
-    sentence_weight: float = 0.0
+    lexical_weight: float = 0.1
+    sentence_weight: float = 0.5
     script_aware: bool = True
 
     def __post_init__(self) -> None:

@@ -120,9 +120,18 @@ def test_arabic_share_counts_arabic_terms():
 
 def test_rrf_fusion_rewards_agreement():
     """A passage both retrievers rank high beats one only a single retriever likes."""
-    fused = fuse({1: 0.9, 2: 0.8, 3: 0.7}, {2: 12.0, 3: 11.0}, Ranking(), lexical_weight=1.0)
+    fused = fuse({1: 0.9, 2: 0.8, 3: 0.7}, {2: 12.0, 3: 11.0}, Ranking(fusion="rrf"), lexical_weight=1.0)
     assert max(fused, key=fused.get) == 2
-    assert fuse({1: 0.9}, {}, Ranking(), 1.0) == {1: 0.9}
+    assert fuse({1: 0.9}, {}, Ranking(fusion="rrf"), 1.0) == {1: 0.9}
+
+
+def test_weighted_fusion_adds_normalised_bm25_to_cosine():
+    """The best lexical match gets the full weight, others a share; no lexical weight means dense order."""
+    fused = fuse({1: 0.80, 2: 0.78}, {2: 10.0, 3: 5.0}, Ranking(fusion="weighted"), lexical_weight=0.1)
+    assert fused == pytest.approx({1: 0.80, 2: 0.88, 3: 0.05})
+    assert fuse({1: 0.8, 2: 0.7}, {2: 9.0}, Ranking(fusion="weighted"), lexical_weight=0.0) == pytest.approx(
+        {1: 0.8, 2: 0.7}
+    )
 
 
 def test_missing_index_is_a_clear_error(tmp_path, embedder):
