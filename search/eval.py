@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         rrf_k=args.rrf_k,
         lexical_weight=args.lexical_weight,
         sentence_weight=args.sentence_weight,
+        script_aware=not args.no_script_aware,
     )
     benchmarks = set(args.benchmarks.split(","))
     embedder = Embedder.load(args.model)
