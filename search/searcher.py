@@ -74,7 +74,7 @@ class Ranking:
     candidates: int = 100
     fusion: str = "weighted"
     rrf_k: float = 60.0
-    lexical_weight: float = 0.1
+    lexical_weight: float = 0.05
     sentence_weight: float = 0.5
     script_aware: bool = True
 
