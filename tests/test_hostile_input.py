@@ -547,7 +547,7 @@ def test_save_uploads_never_escape_their_folder(tmp_path) -> None:
         "x.json",
         "c.md",
         "same.txt",
-        "6-same.txt",
+        "6-1-same.txt",
         "x.zip",
     }
     assert set(refused) == {"\x00hidden.txt", "..", ".", "../.bashrc.txt", "name\u202etxt.exe"}
