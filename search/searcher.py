@@ -260,8 +260,9 @@ class Searcher:
         manifest = version.manifest
         if embedder is None:
             try:
-                embedder = Embedder.load(manifest.model_name, cache_dir)
-            except OSError as exc:
+                backend = manifest.data["model"].get("backend", "torch")
+                embedder = Embedder.load(manifest.model_name, cache_dir, backend=backend)
+            except (OSError, ImportError, ValueError) as exc:
                 raise IndexOpenError(
                     f"{path} was built with model {manifest.model_name}, which cannot be loaded: {exc}"
                 ) from exc

@@ -3,19 +3,22 @@
 Kinds (all return the int64 ids they were given, i.e. SQLite passage row ids):
 
 ============  ========================================================================================
-``flat``      exact inner product over float32 vectors (1,536 bytes per 384-dim vector).
-``hnsw``      HNSW graph over float32 vectors.
-``hnsw-f16``  HNSW graph over float16 vectors: the recall of ``hnsw`` at ~58% of its memory.
-``hnsw-sq8``  HNSW graph over 8-bit scalar-quantised vectors: ~36% of ``hnsw``'s memory, slightly
-              lower recall at the same ``efSearch``.
-``ivf-sq8``   inverted lists (``nlist`` centroids) of 8-bit scalar-quantised vectors: the smallest and
-              fastest to build, but it needs a large ``nprobe`` for recall@10 >= 0.95.
-``auto``      resolved at build time by passage count: ``flat`` up to ``AUTO_FLAT_MAX`` passages (exact
-              search there takes a few ms per query on 2 cores), else ``AUTO_ANN_KIND``.
+``flat``      exact inner product over float32 vectors (1,544 bytes per 384-dim passage on disk).
+``hnsw``      HNSW graph over float32 vectors (1,816 B/passage).
+``hnsw-f16``  HNSW graph over float16 vectors: the recall of ``hnsw`` at 58% of its size (1,048 B).
+``hnsw-sq8``  HNSW graph over 8-bit scalar-quantised vectors (664 B), a little lower recall.
+``ivf-sq8``   inverted lists (``4 * sqrt(n)`` k-means centroids) of 8-bit scalar-quantised vectors
+              (406-440 B/passage); ``nprobe`` lists are scanned per query.
+``auto``      resolved at build time by passage count: ``flat`` up to ``AUTO_FLAT_MAX`` (50,000)
+              passages, else ``AUTO_ANN_KIND`` (``ivf-sq8``).
 ============  ========================================================================================
 
-The defaults were chosen from ``python -m search.bench`` on a 2-core AVX-512 machine (docs/bench.md):
-recall@10 >= 0.95 against exact search with the Searcher's 100 candidates per query.
+Why (``python -m search.bench``, 2 cores, XQuAD questions against 10k real news passages plus
+synthetic ones; docs/bench.md): exact search costs 0.2 ms at 10k, 6 ms at 100k and 53 ms at 1M per
+query, so ``flat`` stays exact up to 50k (~3 ms). At 1M, ``ivf-sq8`` with ``nprobe`` 128 gives
+recall@10 0.955 at 1.4 ms and 406 B/passage, while HNSW (M 32, efConstruction 200) reached only
+0.83-0.90 recall at efSearch 512-1024; at 100k HNSW is fine (0.988 at efSearch 512, 0.9 ms).
+HNSW defaults: efConstruction 200 (80 lost ~0.05 recall at 100k), efSearch 512.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ import numpy as np
 INDEX_TYPES = ("flat", "hnsw", "ivf-sq8", "hnsw-f16", "hnsw-sq8", "auto")
 """Index kinds ``IndexSpec.kind`` accepts; ``auto`` becomes one of the others at build time."""
 
-AUTO_FLAT_MAX = 20_000
+AUTO_FLAT_MAX = 50_000
 """``auto`` builds an exact ``flat`` index up to this many passages and ``AUTO_ANN_KIND`` above it."""
 
-AUTO_ANN_KIND = "hnsw-f16"
+AUTO_ANN_KIND = "ivf-sq8"
 """The approximate kind ``auto`` picks for large archives."""
 
 _HNSW_STORAGE = {"hnsw-f16": "QT_fp16", "hnsw-sq8": "QT_8bit"}
@@ -55,9 +58,9 @@ class IndexSpec:
 
     kind: str = "flat"
     hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
-    ivf_nprobe: int = 16
+    hnsw_ef_construction: int = 200
+    hnsw_ef_search: int = 512
+    ivf_nprobe: int = 128
     ivf_nlist: int = 0
     auto_flat_max: int = AUTO_FLAT_MAX
 
@@ -182,14 +185,37 @@ def load_index(path: Path, spec: IndexSpec):  # -> faiss.Index
     index = faiss.read_index(str(path))
     inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
     _apply_search_params(inner, spec)
+    if hasattr(inner, "nprobe"):
+        # IVF lists can give vectors back (the Searcher scores lexical-only candidates exactly) only
+        # with a direct map: one int64 per passage.
+        faiss.extract_index_ivf(inner).make_direct_map()
     return index
 
 
+SERIAL_QUERIES = 8
+"""Searches of at most this many queries run on one OpenMP thread (see ``search_index``)."""
+
+
 def search_index(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` (scores, ids) per query; missing results have id -1."""
+    """Top-``k`` (scores, ids) per query; missing results have id -1.
+
+    A search of a few queries runs single-threaded: FAISS gains nothing from a second thread for one
+    query, and its OpenMP fork/join costs 10-40 ms per call when the cores are busy (measured: flat
+    over 10k vectors 0.3 ms on 1 thread vs 36 ms on 2 under load). Only the calling thread's OpenMP
+    setting is changed, and it is restored afterwards, so index builds keep every core.
+    """
     if index.ntotal == 0 or k <= 0:
         shape = (len(queries), 0)
         return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.int64)
     k = min(k, index.ntotal)
-    scores, ids = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-    return scores, ids
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if len(queries) > SERIAL_QUERIES:
+        return index.search(queries, k)
+    import faiss
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        return index.search(queries, k)
+    finally:
+        faiss.omp_set_num_threads(previous)

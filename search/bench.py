@@ -1,0 +1,1149 @@
+"""`python -m search.bench`: encoding speed, retrieval quality, index latency/recall, memory, cold start.
+
+One run measures, side by side:
+
+* encoding throughput (tokens/s, passages/s) of every available backend on real Arabic news passages,
+  with plain sentence-transformers float32 (torch) as the 1.0x reference of the same run;
+* XQuAD MRR@10 (en->ar and ar->ar, 240 Arabic paragraphs) of each backend and its cosine to float32;
+* per index kind and size: build time, bytes per passage, recall@10 against exact search on real
+  queries (XQuAD questions), single-query vector search p50/p95 with the Searcher's 100 candidates;
+* end-to-end ``Searcher.search`` p50/p95 split into query embedding / vector search / passage fetch,
+  peak memory (RSS) of a fresh search process, and cold start (``Searcher.open`` to the first result),
+  measured in a child process per index;
+* the time to add 100 articles to an index with ``index.build.build(update=True)`` and the cache.
+
+Passages are real (SaudiNewsNet, ANT) as far as the embedded ones go; larger sizes add synthetic
+vectors drawn from a cluster mixture fitted to the real ones (the output says how many are which), and
+their SQLite rows repeat real passages. The machine is shared, so throughput is taken as the best of
+interleaved rounds; the load average is recorded.
+
+``--quick`` keeps to small sizes and ends with one summary line for the default configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.backends import (
+    BACKENDS,
+    RECOMMENDED_BACKEND,
+    RECOMMENDED_BATCH_SIZE,
+    available_backends,
+    load_sentence_transformer,
+)
+from search.models import default_cache_dir, resolve_model
+from search.vectors import (
+    AUTO_ANN_KIND,
+    INDEX_TYPES,
+    IndexSpec,
+    build_index,
+    load_index,
+    resolve_spec,
+    save_index,
+    search_index,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("ARABIC_NEWS_SEARCH_DATA", ROOT.parent / "shared" / "data"))
+NEWS_SOURCES = ("saudinewsnet/dataset", "antcorpus-multisource", "antcorpus")
+XQUAD = "xquad"
+LARGE = 1_000_000
+LARGE_KINDS = ("flat", "hnsw-f16", "ivf-sq8", AUTO_ANN_KIND)
+"""At LARGE passages and more, only these kinds are built unless --index-kinds names others (each HNSW
+build at 1M takes many minutes on 2 cores; ``hnsw`` and ``hnsw-sq8`` behave like ``hnsw-f16`` at 100k)."""
+CANDIDATES = 100
+"""Vectors the Searcher asks the index for (``max(100, 10 * k)`` with k = 10)."""
+
+SAMPLE_QUERIES = (
+    "ما هي آخر أخبار أسعار النفط؟",
+    "Saudi budget deficit and oil prices",
+    "نتائج مباريات الدوري السعودي",
+    "Who won the football match in Riyadh?",
+    "تطورات الأزمة في اليمن",
+    "new regulations for foreign workers in Saudi Arabia",
+    "الحج وإجراءات السلامة في مكة",
+    "stock market index falls",
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------- data
+
+
+def news_passages(limit: int, count_tokens, budget: int) -> list[str]:
+    """Real passages as the index embeds them (title + passage), from the news corpora."""
+    from index.build import ChunkSettings, passage_input
+    from search.chunking import chunk_article
+    from search.sources import read_sources
+
+    sources = [DATA / s for s in NEWS_SOURCES if (DATA / s).exists()]
+    out: list[str] = []
+    settings = ChunkSettings()
+    for article in read_sources(sources, lambda problem: None):
+        for p in chunk_article(
+            article.text, count_tokens, max_tokens=min(settings.max_tokens, budget), hard_limit=budget - 40
+        ):
+            out.append(passage_input(article.title, article.text[p.start : p.end], settings))
+        if len(out) >= limit:
+            break
+    return out[:limit]
+
+
+@dataclass
+class Xquad:
+    paragraphs: list[str]
+    questions: dict[str, list[str]]  # direction -> questions
+    gold: dict[str, np.ndarray]  # direction -> paragraph index per question
+
+
+def load_xquad(question_limit: int | None = None) -> Xquad:
+    """240 Arabic paragraphs; English (en->ar) and Arabic (ar->ar) questions with gold paragraph index."""
+    ar = json.loads((DATA / XQUAD / "xquad.ar.json").read_text(encoding="utf-8"))
+    en = json.loads((DATA / XQUAD / "xquad.en.json").read_text(encoding="utf-8"))
+    paragraphs: list[str] = []
+    questions: dict[str, list[str]] = {"en->ar": [], "ar->ar": []}
+    gold: dict[str, list[int]] = {"en->ar": [], "ar->ar": []}
+    for art_ar, art_en in zip(ar["data"], en["data"]):
+        for par_ar, par_en in zip(art_ar["paragraphs"], art_en["paragraphs"]):
+            idx = len(paragraphs)
+            paragraphs.append(par_ar["context"])
+            for direction, par in (("en->ar", par_en), ("ar->ar", par_ar)):
+                for qa in par["qas"]:
+                    questions[direction].append(qa["question"])
+                    gold[direction].append(idx)
+    if question_limit:
+        rng = np.random.default_rng(0)
+        for direction in questions:
+            keep = np.sort(rng.choice(len(questions[direction]), question_limit, replace=False))
+            questions[direction] = [questions[direction][i] for i in keep]
+            gold[direction] = [gold[direction][i] for i in keep]
+    return Xquad(paragraphs, questions, {d: np.array(g) for d, g in gold.items()})
+
+
+def mrr_at_10(queries: np.ndarray, corpus: np.ndarray, gold: np.ndarray) -> float:
+    scores = queries @ corpus.T
+    top = np.argsort(-scores, axis=1)[:, :10]
+    hit = top == gold[:, None]
+    ranks = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
+    return float(np.mean(np.where(ranks > 0, 1.0 / np.maximum(ranks, 1), 0.0)))
+
+
+# ---------------------------------------------------------------------------------------- encoding
+
+
+class Encoder:
+    """One loaded backend with the project's prompts and batching."""
+
+    def __init__(self, backend: str, location: str, cache_dir: Path, batch_size: int) -> None:
+        started = time.perf_counter()
+        self.backend = backend
+        self.model = load_sentence_transformer(location, backend, cache_dir)
+        self.load_seconds = time.perf_counter() - started
+        prompts = dict(getattr(self.model, "prompts", {}) or {})
+        self.query_prompt = prompts.get("query", "")
+        self.passage_prompt = prompts.get("passage", "")
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str], prompt: str, batch_size: int | None = None) -> np.ndarray:
+        """Length-sorted batches, as Embedder.encode_passages does; L2-normalised float32."""
+        bs = batch_size or self.batch_size
+        out = np.empty((len(texts), self.model.get_embedding_dimension()), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(order), bs):
+            idx = order[start : start + bs]
+            out[idx] = self.model.encode(
+                [texts[i] for i in idx],
+                prompt=prompt or None,
+                batch_size=bs,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return out
+
+    def passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        return self.encode(texts, self.passage_prompt, batch_size)
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode(texts, self.query_prompt, 64)
+
+    def count_tokens(self, texts: Sequence[str], prompt: str) -> int:
+        enc = self.model.tokenizer(
+            [prompt + t for t in texts], truncation=True, max_length=self.model.max_seq_length
+        )["input_ids"]
+        return int(sum(len(ids) for ids in enc))
+
+
+def bench_encoding(
+    encoders: dict[str, Encoder], texts: list[str], rounds: int, batch_sizes: Sequence[int]
+) -> dict[str, Any]:
+    """Interleaved rounds over the same passages; best and median tokens/s per backend."""
+    ref = next(iter(encoders.values()))
+    n_tokens = ref.count_tokens(texts, ref.passage_prompt)
+    results: dict[str, Any] = {"passages": len(texts), "tokens": n_tokens, "rounds": rounds, "backends": {}}
+    configs = [(name, bs) for name in encoders for bs in batch_sizes]
+    for enc in encoders.values():  # warm-up: first-shape compilation, allocator growth
+        enc.passages(texts[: min(8, len(texts))])
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    vectors: dict[str, np.ndarray] = {}
+    for r in range(rounds):
+        for name, bs in configs:
+            started = time.perf_counter()
+            vec = encoders[name].passages(texts, bs)
+            times[(name, bs)].append(time.perf_counter() - started)
+            if r == 0 and bs == batch_sizes[0]:
+                vectors[name] = vec
+            log(f"  encode {name} bs={bs} round {r + 1}: {n_tokens / times[(name, bs)][-1]:.0f} tok/s")
+    torch_best = min(min(times[("torch", bs)]) for bs in batch_sizes) if "torch" in encoders else None
+    for name in encoders:
+        per_bs = {}
+        for bs in batch_sizes:
+            best, median = min(times[(name, bs)]), float(np.median(times[(name, bs)]))
+            per_bs[bs] = {
+                "tokens_per_s": n_tokens / best,
+                "tokens_per_s_median": n_tokens / median,
+                "passages_per_s": len(texts) / best,
+            }
+        best_bs = max(per_bs, key=lambda b: per_bs[b]["tokens_per_s"])
+        entry = dict(
+            per_bs[best_bs], batch_size=best_bs, by_batch_size=per_bs, load_s=encoders[name].load_seconds
+        )
+        if torch_best:
+            entry["speedup"] = torch_best / min(times[(name, best_bs)])
+        if "torch" in vectors:
+            cos = np.sum(vectors[name] * vectors["torch"], axis=1)
+            entry["cosine_passages_mean"] = float(cos.mean())
+            entry["cosine_passages_min"] = float(cos.min())
+        results["backends"][name] = entry
+    return results
+
+
+def bench_quality(
+    encoders: dict[str, Encoder], xq: Xquad, cache_dir: Path, fingerprint: str, reuse_torch: bool
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """XQuAD MRR@10 per backend and direction; cosine to torch on paragraphs and questions."""
+    out: dict[str, Any] = {}
+    all_vecs: dict[str, dict[str, np.ndarray]] = {}
+    for name, enc in encoders.items():
+        started = time.perf_counter()
+        cache = _torch_cache(cache_dir, fingerprint, enc) if (name == "torch" and reuse_torch) else None
+        vecs = {"paragraphs": _encode_cached(enc, xq.paragraphs, enc.passage_prompt, cache)}
+        for direction, qs in xq.questions.items():
+            vecs[direction] = _encode_cached(enc, qs, enc.query_prompt, cache)
+        if cache:
+            cache.close()
+        all_vecs[name] = vecs
+        entry: dict[str, Any] = {
+            f"mrr@10 {d}": mrr_at_10(vecs[d], vecs["paragraphs"], xq.gold[d]) for d in xq.questions
+        }
+        entry["seconds"] = time.perf_counter() - started
+        if cache is not None:
+            entry["from_cache"] = True
+        if "torch" in all_vecs and name != "torch":
+            ref = all_vecs["torch"]
+            for key in vecs:
+                cos = np.sum(vecs[key] * ref[key], axis=1)
+                entry[f"cosine {key}"] = float(cos.mean())
+                entry[f"cosine {key} min"] = float(cos.min())
+            for d in xq.questions:
+                entry[f"delta {d}"] = entry[f"mrr@10 {d}"] - out["torch"][f"mrr@10 {d}"]
+        out[name] = entry
+        log(f"  quality {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in entry.items() if "mrr" in k))
+    return out, all_vecs
+
+
+def _torch_cache(cache_dir: Path, fingerprint: str, enc: Encoder):
+    from search.embedder import EmbeddingCache
+
+    return EmbeddingCache(cache_dir / "embeddings.sqlite", fingerprint, enc.model.get_embedding_dimension())
+
+
+def _encode_cached(enc: Encoder, texts: list[str], prompt: str, cache) -> np.ndarray:
+    if cache is None:
+        return enc.encode(texts, prompt, 64 if prompt == enc.query_prompt else None)
+    from search.embedder import EmbeddingCache
+
+    keys = [EmbeddingCache.key(prompt, t) for t in texts]
+    known = cache.get_many(keys)
+    missing = [i for i, k in enumerate(keys) if k not in known]
+    out = np.empty((len(texts), enc.model.get_embedding_dimension()), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in known:
+            out[i] = known[k]
+    if missing:
+        fresh = enc.encode([texts[i] for i in missing], prompt)
+        out[missing] = fresh
+        cache.put_many([(keys[i], v) for i, v in zip(missing, fresh)])
+    return out
+
+
+# ---------------------------------------------------------------------------- real index + vectors
+
+
+@dataclass
+class Corpus:
+    """The bench's real index (built with index.build) and its passage vectors, in row-id order."""
+
+    index_dir: Path
+    vectors: np.ndarray
+    articles: int
+    articles_read: int  # news articles consumed from the sources (duplicates included)
+    articles_file: Path
+    stemmer: str = "light"
+
+
+def backend_fingerprint(fingerprint: str, backend: str) -> str:
+    """Embedding-cache key of a backend's vectors: torch keeps the model fingerprint."""
+    return fingerprint if backend == "torch" else f"{fingerprint}+{backend}"
+
+
+def real_corpus(
+    work: Path, embedder, cache_dir: Path, target_passages: int, backend: str, *, batch_size: int
+) -> Corpus:
+    """Build (or reuse) an index of real articles with about ``target_passages`` passages."""
+    from index.build import build
+    from search.embedder import EmbeddingCache
+    from search.store import DATABASE, open_database
+
+    out = work / f"real-{backend}-{target_passages}"
+    if not (out / "manifest.json").exists():
+        articles_file = work / f"articles-{target_passages}.jsonl"
+        n_articles = write_article_slice(articles_file, target_passages, embedder)
+        log(f"Building the real bench index ({n_articles} articles, ~{target_passages} passages) in {out}")
+        cache = EmbeddingCache(
+            cache_dir / "embeddings.sqlite",
+            backend_fingerprint(embedder.ref.fingerprint, backend),
+            embedder.dimension,
+        )
+        started = time.perf_counter()
+        report = build([articles_file], out, embedder=embedder, cache=cache, batch_size=batch_size)
+        cache.close()
+        log(f"  built in {time.perf_counter() - started:.0f} s: {report.passages} passages")
+    db = open_database(out.resolve() / DATABASE)
+    n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+    articles = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+    db.close()
+    import faiss
+
+    index = faiss.read_index(str(out.resolve() / "vectors.faiss"))
+    ids = faiss.vector_to_array(index.id_map)
+    ordered = np.empty((index.ntotal, index.d), dtype=np.float32)
+    ordered[ids - 1] = faiss.downcast_index(index.index).reconstruct_n(0, index.ntotal)
+    assert len(ordered) == n
+    articles_file = work / f"articles-{target_passages}.jsonl"
+    lines = sum(1 for _ in articles_file.open(encoding="utf-8"))
+    manifest = json.loads((out.resolve() / "manifest.json").read_text(encoding="utf-8"))
+    stemmer = manifest.get("chunker", {}).get("stemmer", "light")
+    return Corpus(out, ordered, articles, lines, articles_file, stemmer)
+
+
+def write_article_slice(
+    path: Path, target_passages: int, embedder, skip: int = 0, max_articles: int | None = None
+) -> int:
+    """Write real news articles (JSONL) until their passages reach ``target_passages``."""
+    from search.chunking import chunk_article
+    from search.sources import read_sources
+
+    sources = [DATA / s for s in NEWS_SOURCES if (DATA / s).exists()]
+    budget = embedder.passage_budget
+    total = count = seen = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for article in read_sources(sources, lambda problem: None):
+            seen += 1
+            if seen <= skip:
+                continue
+            n = len(
+                chunk_article(article.text, embedder.count_tokens, max_tokens=200, hard_limit=budget - 40)
+            )
+            record = {
+                "id": article.id,
+                "title": article.title,
+                "text": article.text,
+                "url": article.url,
+                "date": article.date,
+                "source": article.source,
+            }
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            total += n
+            count += 1
+            if total >= target_passages or (max_articles and count >= max_articles):
+                break
+    return count
+
+
+SYNTHETIC_METHOD = (
+    "each = a random point between a real passage vector and one of its 10 nearest real neighbours, plus "
+    "Gaussian noise shaped like the real nearest-neighbour differences, scaled so its cosine to the nearest "
+    "real vector matches real-to-real nearest-neighbour cosines"
+)
+
+
+def synthetic_vectors(real: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` unit vectors that stay on the manifold of the real ones (see ``SYNTHETIC_METHOD``).
+
+    Interpolating between real neighbours keeps the low intrinsic dimension and topical clustering of
+    real embeddings; independent Gaussian draws would be far harder for any ANN index than real news.
+    """
+    import faiss
+
+    dim = real.shape[1]
+    if n <= 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    knn = faiss.IndexFlatIP(dim)
+    knn.add(real)
+    sims, nbrs = knn.search(real, 11)
+    nbrs = nbrs[:, 1:]
+    target = float(sims[:, 1].mean())  # real-to-real nearest-neighbour cosine
+    diffs = real - real[nbrs[:, 0]]
+    chol = np.linalg.cholesky(np.cov(diffs.T) + 1e-6 * np.eye(dim)).astype(np.float32)
+
+    def draw(m: int, sigma: float) -> np.ndarray:
+        i = rng.integers(0, len(real), m)
+        j = nbrs[i, rng.integers(0, nbrs.shape[1], m)]
+        lam = rng.random((m, 1), dtype=np.float32)
+        x = lam * real[i] + (1 - lam) * real[j]
+        x += sigma * (rng.standard_normal((m, dim), dtype=np.float32) @ chol.T)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    best_sigma, best_gap = 0.0, float("inf")
+    for sigma in (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8):
+        top1, _ = knn.search(draw(2000, sigma), 1)
+        gap = abs(float(top1.mean()) - target)
+        if gap < best_gap:
+            best_sigma, best_gap = sigma, gap
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        m = min(100_000, n - start)
+        out[start : start + m] = draw(m, best_sigma)
+    return out
+
+
+def resemblance(real: np.ndarray, synth: np.ndarray, queries: np.ndarray) -> dict[str, float]:
+    """How alike real and synthetic vectors look: norm of the mean, top-1 cosine of queries to each."""
+    m = min(len(real), len(synth))
+    r, s = real[:m], synth[:m]
+    return {
+        "mean_norm_real": float(np.linalg.norm(r.mean(0))),
+        "mean_norm_synthetic": float(np.linalg.norm(s.mean(0))),
+        "query_top1_cos_real": float(np.max(queries @ r.T, axis=1).mean()),
+        "query_top1_cos_synthetic": float(np.max(queries @ s.T, axis=1).mean()),
+        "nn_cos_real": float(_nn_cos(r[:2000], r)),
+        "nn_cos_synthetic": float(_nn_cos(s[:2000], s)),
+    }
+
+
+def _nn_cos(sample: np.ndarray, pool: np.ndarray) -> float:
+    sims = sample @ pool.T
+    sims[np.arange(len(sample)), np.arange(len(sample))] = -1
+    return float(sims.max(axis=1).mean())
+
+
+# ------------------------------------------------------------------------------------------- index
+
+
+def bench_index(
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    kinds: Sequence[str],
+    spec_overrides: dict[str, Any],
+    out_dir: Path,
+    reuse: bool = True,
+    sweep: bool = True,
+) -> dict[str, Any]:
+    """Build each kind over ``vectors``; recall@10 vs exact, single-query latency, bytes per vector."""
+    import faiss
+
+    n = len(vectors)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(queries, 10)
+    truth = truth + 1
+    del exact
+    results: dict[str, Any] = {}
+    digest = _vectors_digest(vectors)
+    for kind in kinds:
+        spec = resolve_spec(IndexSpec(kind=kind, **spec_overrides.get(kind, {})), n)
+        spec_json = json.dumps(spec.to_dict(), sort_keys=True)
+        key = hashlib.sha256(f"{digest}{spec_json}".encode()).hexdigest()[:12]
+        path = out_dir / f"{kind}-{n}-{key}.faiss"
+        meta = path.with_suffix(".json")
+        if reuse and path.exists() and meta.exists():
+            # Same vectors and spec as an earlier run: reuse the file, report that run's build time.
+            index = load_index(path, spec)
+            build_s = json.loads(meta.read_text())["build_s"]
+            log(f"  index {kind} n={n}: reusing {path.name} (built in {build_s:.0f} s)")
+        else:
+            started = time.perf_counter()
+            index = build_index(vectors, ids, spec)
+            build_s = time.perf_counter() - started
+            save_index(index, path)
+            meta.write_text(json.dumps({"build_s": build_s}))
+        size = path.stat().st_size
+        lat, found = _latencies(index, queries)
+        recall = float(np.mean([len(set(f[:10]) & set(t)) / 10 for f, t in zip(found, truth)]))
+        results[kind] = {
+            "resolved": spec.kind,
+            "build_s": build_s,
+            "bytes_per_passage": size / n,
+            "recall@10": recall,
+            "search_p50_ms": float(np.percentile(lat, 50) * 1000),
+            "search_p95_ms": float(np.percentile(lat, 95) * 1000),
+            "spec": spec.to_dict(),
+            "path": str(path),
+        }
+        log(
+            f"  index {kind:9s} n={n:>8d}: build {build_s:6.1f} s, {size / n:6.0f} B/passage, "
+            f"recall@10 {recall:.3f}, search p50 {results[kind]['search_p50_ms']:.2f} ms "
+            f"p95 {results[kind]['search_p95_ms']:.2f} ms"
+        )
+        if sweep:
+            results[kind]["sweep"] = _sweep(index, queries, truth)
+        del index
+        gc.collect()
+    return results
+
+
+SWEEP = {"efSearch": (128, 256, 512, 768, 1024), "nprobe": (32, 64, 128, 256, 512)}
+
+
+def _sweep(index, queries: np.ndarray, truth: np.ndarray) -> list[dict[str, Any]]:
+    """Recall and latency for other query-time settings of the same built index."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index)
+    if hasattr(inner, "hnsw"):
+        name, owner = "efSearch", inner.hnsw
+    elif hasattr(inner, "nprobe"):
+        name, owner = "nprobe", inner
+    else:
+        return []
+    original = getattr(owner, name)
+    rows = []
+    for value in SWEEP[name]:
+        setattr(owner, name, value)
+        lat, found = _latencies(index, queries)
+        recall = float(np.mean([len(set(f[:10]) & set(t)) / 10 for f, t in zip(found, truth)]))
+        rows.append(
+            {
+                name: value,
+                "recall@10": recall,
+                "search_p50_ms": float(np.percentile(lat, 50) * 1000),
+                "search_p95_ms": float(np.percentile(lat, 95) * 1000),
+            }
+        )
+        log(f"    {name} {value:5d}: recall@10 {recall:.3f}, p50 {rows[-1]['search_p50_ms']:.2f} ms")
+    setattr(owner, name, original)
+    return rows
+
+
+def _vectors_digest(vectors: np.ndarray) -> str:
+    step = max(1, len(vectors) // 4096)
+    digest = hashlib.sha256(np.ascontiguousarray(vectors[::step]).tobytes())
+    digest.update(str(vectors.shape).encode())
+    return digest.hexdigest()
+
+
+def _latencies(index, queries: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    for q in queries[:5]:
+        search_index(index, q[None, :], CANDIDATES)
+    lat = np.empty(len(queries))
+    found = []
+    for i, q in enumerate(queries):
+        started = time.perf_counter()
+        _, ids = search_index(index, q[None, :], CANDIDATES)
+        lat[i] = time.perf_counter() - started
+        found.append(ids[0])
+    return lat, found
+
+
+def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec: IndexSpec) -> Path:
+    """An index directory with ``n`` passages: the real database, its passage rows repeated up to ``n``
+    (so SQLite lookups see a database of that size), and the given FAISS file."""
+    from search.store import DATABASE, MANIFEST, VECTORS, write_manifest
+
+    real_dir = real.index_dir.resolve()
+    db_dir = work / f"db-{real_dir.name}-{n}"
+    if not (db_dir / DATABASE).exists():
+        log(f"  making a {n}-passage database from the real one (repeated rows, once)")
+        tmp = Path(tempfile.mkdtemp(prefix=".db-", dir=work))
+        shutil.copyfile(real_dir / DATABASE, tmp / DATABASE)
+        _grow_database(tmp / DATABASE, n, real.stemmer)
+        os.rename(tmp, db_dir)
+    out = work / "dirs" / f"{vectors_path.stem}"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    os.link(db_dir / DATABASE, out / DATABASE)
+    shutil.copyfile(vectors_path, out / VECTORS)
+    manifest = json.loads((real_dir / MANIFEST).read_text(encoding="utf-8"))
+    manifest["index"] = spec.to_dict()
+    manifest["counts"] = dict(manifest.get("counts", {}), passages=n)
+    manifest["bench"] = {
+        "real_passages": len(real.vectors),
+        "synthetic_passages": max(0, n - len(real.vectors)),
+    }
+    for key in ("files", "format_version"):
+        manifest.pop(key, None)
+    write_manifest(out, manifest)
+    return out
+
+
+def _grow_database(path: Path, n: int, stemmer: str) -> None:
+    """Repeat the real passage rows (and their full-text entries) until there are ``n`` passages."""
+    from search import lexical
+
+    db = sqlite3.connect(path)
+    cols = [r[1] for r in db.execute("PRAGMA table_info(passages)") if r[1] != "id"]
+    names = ", ".join(f'"{c}"' for c in cols)
+    base = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+    has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
+    terms: list[str] = []
+    if has_fts:
+        rows = db.execute(
+            "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.id"
+        ).fetchall()
+        terms = [" ".join(lexical.match_terms(f"{title}\n{text}", stemmer)) for title, text in rows]
+    have = base
+    with db:
+        while have < n:
+            take = min(base, n - have)
+            db.execute(f"INSERT INTO passages ({names}) SELECT {names} FROM passages WHERE id <= ?", (take,))
+            if has_fts:
+                db.executemany(
+                    "INSERT INTO passages_fts (rowid, terms) VALUES (?, ?)",
+                    ((have + i + 1, terms[i]) for i in range(take)),
+                )
+            have += take
+    db.close()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's before exec)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("VmHWM:")).split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def probe(
+    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], verify: bool, launched: float
+) -> dict[str, Any]:
+    """Run in a fresh process: cold start, then end-to-end query timings and peak memory.
+
+    ``launched`` is the parent's ``time.time()`` just before starting this process, so the cold start
+    includes the interpreter and the imports (torch, transformers, sentence-transformers, faiss).
+    """
+    from search.embedder import Embedder
+    from search.searcher import Searcher
+
+    t_import = time.time()
+    ref = resolve_model(None, cache_dir)
+    model = load_sentence_transformer(ref.location, backend, cache_dir)
+    embedder = Embedder(model, ref)
+    t_model = time.time()
+    searcher = Searcher.open(index_dir, embedder=embedder, verify=verify)
+    t_open = time.time()
+    searcher.search(queries[0], 10)
+    t_first = time.time()
+    t0 = launched
+    latency = {}
+    for mode in ("hybrid", "dense"):
+        rows = []
+        for q in queries[1:]:
+            searcher.search(q, 10, mode=mode)
+            tm = searcher.last_timings
+            rows.append((tm.embed, tm.search, tm.fetch, tm.total))
+        arr = np.array(rows) * 1000
+        latency[mode] = {
+            part: {
+                "p50_ms": float(np.percentile(arr[:, i], 50)),
+                "p95_ms": float(np.percentile(arr[:, i], 95)),
+            }
+            for i, part in enumerate(("embed", "search", "fetch", "total"))
+        }
+    return {
+        "cold_start_s": t_first - t0,
+        "cold_start_parts_s": {
+            "python_and_imports": t_import - t0,
+            "model_load": t_model - t_import,
+            "index_open": t_open - t_model,
+            "first_query": t_first - t_open,
+        },
+        "verify": verify,
+        "queries": len(queries) - 1,
+        "latency": latency["hybrid"],
+        "latency_dense": latency["dense"],
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def run_probe(
+    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], verify: bool
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
+        spec = {"dir": str(index_dir), "backend": backend, "queries": queries, "verify": verify}
+        json.dump(spec, fh)
+        arg = fh.name
+    try:
+        launched = time.time()
+        command = [sys.executable, "-m", "search.bench", "--probe", arg, "--launched", repr(launched)]
+        done = subprocess.run(
+            [*command, "--cache-dir", str(cache_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+        )
+    finally:
+        os.unlink(arg)
+    if done.returncode != 0:
+        raise RuntimeError(f"search probe failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------- rebuild
+
+
+def _forget(cache, articles_file: Path, embedder) -> None:
+    """Drop from ``cache`` every text that indexing ``articles_file`` embeds (passages and sentences), so
+    an update really embeds the new articles even if another run cached them."""
+    from index.build import ChunkSettings, passage_input
+    from search.chunking import chunk_article
+    from search.embedder import EmbeddingCache
+    from search.sources import read_sources
+
+    settings = ChunkSettings()
+    budget = min(settings.max_tokens, embedder.passage_budget)
+    hard_limit = max(budget, embedder.passage_budget - 40)
+    keys = []
+    for article in read_sources([articles_file], lambda problem: None):
+        for p in chunk_article(
+            article.text,
+            embedder.count_tokens,
+            max_tokens=budget,
+            overlap_sentences=settings.overlap_sentences,
+            hard_limit=hard_limit,
+        ):
+            text = passage_input(article.title, article.text[p.start : p.end], settings)
+            keys.append(EmbeddingCache.key(embedder.passage_prompt, text))
+            for span in p.sentences:
+                sentence = article.text[span.start : span.end]
+                keys.append(EmbeddingCache.key(embedder.passage_prompt, sentence))
+    with cache._db:
+        cache._db.executemany(
+            "DELETE FROM vectors WHERE model = ? AND key = ?", ((cache.fingerprint, k) for k in keys)
+        )
+
+
+def bench_rebuild(real: Corpus, work: Path, embedder, cache_dir: Path, backend: str, new_articles: int):
+    """Rebuild the real index from the cache, then time build(update=True) adding unseen articles."""
+    from index.build import build
+    from search.embedder import EmbeddingCache
+
+    fp = backend_fingerprint(embedder.ref.fingerprint, backend)
+    tmp = Path(tempfile.mkdtemp(prefix="rebuild-", dir=work))
+    try:
+        # A private copy of this backend's cache rows, so the new articles are embedded every run.
+        cache = EmbeddingCache(tmp / "cache.sqlite", fp, embedder.dimension)
+        cache._db.execute("ATTACH DATABASE ? AS main_cache", (str(cache_dir / "embeddings.sqlite"),))
+        with cache._db:
+            cache._db.execute(
+                "INSERT OR IGNORE INTO vectors SELECT * FROM main_cache.vectors WHERE model = ?", (fp,)
+            )
+        cache._db.execute("DETACH DATABASE main_cache")
+        out = tmp / "index"
+        started = time.perf_counter()
+        build([real.articles_file], out, embedder=embedder, cache=cache)
+        base_s = time.perf_counter() - started
+        new_file = tmp / "new.jsonl"
+        added = write_article_slice(
+            new_file, 10**9, embedder, skip=real.articles_read, max_articles=new_articles
+        )
+        _forget(cache, new_file, embedder)
+        started = time.perf_counter()
+        report = build([new_file], out, embedder=embedder, cache=cache, update=True)
+        seconds = time.perf_counter() - started
+        cache.close()
+        return {
+            "base_articles": real.articles,
+            "base_passages": len(real.vectors),
+            "added_articles": added,
+            "update_s": seconds,
+            "update_embed_s": report.embed_seconds,
+            "embedded_texts": report.embedded,
+            "from_cache": report.from_cache,
+            "base_build_from_cache_s": base_s,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -------------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes; about 3 minutes once warmed up")
+    parser.add_argument("--json-out", type=Path, default=None, help="write all figures as JSON here")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="model/embedding cache (default: env)")
+    parser.add_argument(
+        "--backends", default=None, help=f"comma list from {','.join(BACKENDS)} (default: all installed)"
+    )
+    parser.add_argument(
+        "--sizes", default=None, help="index sizes in passages (default 10000,100000,1000000)"
+    )
+    parser.add_argument(
+        "--index-kinds",
+        default=None,
+        help=f"comma list from {','.join(INDEX_TYPES)} (default: all but auto)",
+    )
+    parser.add_argument("--real-passages", type=int, default=None, help="real passages to embed and index")
+    parser.add_argument("--encode-passages", type=int, default=None, help="passages per encoding round")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved encoding rounds")
+    parser.add_argument("--queries", type=int, default=None, help="queries for recall and latency")
+    parser.add_argument("--no-rebuild", action="store_true", help="skip the update benchmark")
+    parser.add_argument(
+        "--no-reuse", action="store_true", help="rebuild FAISS files even if an identical one is on disk"
+    )
+    parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--launched", type=float, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.backends = (args.backends or "").split(",") if args.backends else None
+    args.sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([10_000] if quick else [10_000, 100_000, 1_000_000])
+    )
+    kinds = [k for k in INDEX_TYPES if k != "auto"]
+    if quick:
+        kinds = ["flat", "hnsw-f16", "ivf-sq8"]
+    args.kinds_given = bool(args.index_kinds)
+    args.index_kinds = args.index_kinds.split(",") if args.index_kinds else kinds
+    args.real_passages = args.real_passages or (2_000 if quick else 10_000)
+    args.encode_passages = args.encode_passages or (48 if quick else 128)
+    args.rounds = args.rounds or (2 if quick else 3)
+    args.queries = args.queries or (200 if quick else 1000)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cache_dir = (args.cache_dir or default_cache_dir()).expanduser()
+    if args.probe:
+        spec = json.loads(Path(args.probe).read_text(encoding="utf-8"))
+        print(
+            json.dumps(
+                probe(
+                    Path(spec["dir"]),
+                    spec["backend"],
+                    cache_dir,
+                    spec["queries"],
+                    spec["verify"],
+                    args.launched or time.time(),
+                )
+            )
+        )
+        return 0
+    started = time.perf_counter()
+    work = cache_dir / "bench"
+    (work / "faiss").mkdir(parents=True, exist_ok=True)
+    ref = resolve_model(None, cache_dir)
+    installed = available_backends()
+    backends = args.backends or (["torch", RECOMMENDED_BACKEND] if args.quick else list(installed))
+    backends = [b for b in backends if b in installed]
+    if "torch" not in backends:
+        backends.insert(0, "torch")
+    results: dict[str, Any] = {
+        "machine": _machine(),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+
+    log(f"Loading backends: {', '.join(backends)}")
+    encoders = {b: Encoder(b, ref.location, cache_dir, RECOMMENDED_BATCH_SIZE) for b in backends}
+    from search.embedder import Embedder
+
+    counter = Embedder(encoders["torch"].model, ref)
+    passages = news_passages(args.encode_passages, counter.count_tokens, counter.passage_budget)
+    log(f"Encoding {len(passages)} real news passages per round, {args.rounds} interleaved rounds")
+    batch_sizes = [RECOMMENDED_BATCH_SIZE] if args.quick else [RECOMMENDED_BATCH_SIZE, 32]
+    results["encoding"] = bench_encoding(encoders, passages, args.rounds, batch_sizes)
+
+    xq = load_xquad(300 if args.quick else None)
+    log(f"XQuAD: {len(xq.paragraphs)} paragraphs, {len(xq.questions['en->ar'])} questions per direction")
+    quality, vecs = bench_quality(encoders, xq, cache_dir, ref.fingerprint, reuse_torch=args.quick)
+    results["quality"] = quality
+    chosen = choose_backend(results["encoding"]["backends"], quality)
+    results["default_backend"] = chosen
+    log(f"Default backend: {chosen}")
+
+    embedder = Embedder(encoders[chosen].model, ref)
+    for name in list(encoders):
+        if name != chosen:
+            del encoders[name]
+    gc.collect()
+    real = real_corpus(
+        work, embedder, cache_dir, args.real_passages, chosen, batch_size=RECOMMENDED_BATCH_SIZE
+    )
+    rng = np.random.default_rng(1)
+    qvecs = np.concatenate([vecs[chosen]["en->ar"], vecs[chosen]["ar->ar"]])
+    qtexts = xq.questions["en->ar"] + xq.questions["ar->ar"]
+    pick = rng.choice(len(qvecs), min(args.queries, len(qvecs)), replace=False)
+    queries = np.ascontiguousarray(qvecs[pick])
+    n_synth = max(0, max(args.sizes) - len(real.vectors))
+    log(
+        f"Vectors: {len(real.vectors)} real passages; {n_synth} synthetic drawn from a mixture fitted to them"
+    )
+    synth = synthetic_vectors(real.vectors, n_synth)
+    results["vectors"] = {
+        "real_passages": len(real.vectors),
+        "real_articles": real.articles,
+        "synthetic_passages": n_synth,
+        "synthetic_method": SYNTHETIC_METHOD,
+        "resemblance": resemblance(real.vectors, synth, queries[:200]) if n_synth else {},
+    }
+    results["index"] = {}
+    results["end_to_end"] = {}
+    probe_queries = list(SAMPLE_QUERIES) + [qtexts[i] for i in pick[: (22 if args.quick else 42)]]
+    for size in args.sizes:
+        n_real = min(size, len(real.vectors))
+        vectors = np.concatenate([real.vectors[:n_real], synth[: size - n_real]])
+        log(f"Index size {size}: {n_real} real + {size - n_real} synthetic passages")
+        kinds = args.index_kinds
+        if size >= LARGE and not args.kinds_given:
+            kinds = [k for k in kinds if k in LARGE_KINDS]
+        per_kind = bench_index(vectors, queries, kinds, {}, work / "faiss", reuse=not args.no_reuse)
+        results["index"][str(size)] = {"real": n_real, "synthetic": size - n_real, "kinds": per_kind}
+        del vectors
+        gc.collect()
+        default_kind = resolve_spec(IndexSpec(kind="auto"), size).kind
+        e2e = {}
+        for label, backend, kind in (("before", "torch", "flat"), ("after", chosen, default_kind)):
+            if kind not in per_kind:
+                continue
+            entry = per_kind[kind]
+            directory = scaled_index_dir(
+                real, work, size, Path(entry["path"]), IndexSpec.from_dict(entry["spec"])
+            )
+            log(f"  search process {label}: {backend} + {kind} at {size} (cold start, latency, memory)")
+            e2e[label] = dict(
+                run_probe(directory, backend, cache_dir, probe_queries, True), backend=backend, kind=kind
+            )
+            e2e[label]["vectors_bytes_per_passage"] = entry["bytes_per_passage"]
+            db_bytes = (directory / "passages.sqlite").stat().st_size
+            e2e[label]["database_bytes_per_passage"] = db_bytes / size
+        results["end_to_end"][str(size)] = e2e
+    if not args.no_rebuild:
+        log("Rebuild: adding articles with build(update=True) and the embedding cache")
+        results["rebuild"] = bench_rebuild(real, work, embedder, cache_dir, chosen, 20 if args.quick else 100)
+    results["seconds"] = time.perf_counter() - started
+    print(render(results))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(summary_line(results))
+    return 0
+
+
+def choose_backend(encoding: dict[str, Any], quality: dict[str, Any], tolerance: float = 0.005) -> str:
+    """The fastest backend whose MRR@10 is within ``tolerance`` of torch in every direction."""
+    ok = [
+        name
+        for name, q in quality.items()
+        if name == "torch" or all(abs(v) <= tolerance for k, v in q.items() if k.startswith("delta "))
+    ]
+    return max(ok, key=lambda name: encoding[name]["tokens_per_s"])
+
+
+def _machine() -> dict[str, Any]:
+    import faiss
+    import torch
+
+    info: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+        "torch_threads": torch.get_num_threads(),
+        "faiss": faiss.__version__,
+        "torch": torch.__version__,
+    }
+    for name in ("onnxruntime", "openvino", "sentence_transformers"):
+        with contextlib.suppress(ImportError):
+            info[name] = __import__(name).__version__
+    with contextlib.suppress(OSError):
+        flags = Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0]
+        info["cpu_flags"] = sorted(
+            f for f in flags.split() if f.startswith(("avx512_vnni", "avx512_bf16", "amx", "avx_vnni"))
+        )
+    return info
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "  ") -> list[str]:
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    out = []
+    for r in cells:
+        first = r[0].ljust(widths[0])
+        out.append(indent + "  ".join([first, *(c.rjust(w) for c, w in zip(r[1:], widths[1:]))]).rstrip())
+    return out
+
+
+def render(results: dict[str, Any]) -> str:
+    """The human-readable report."""
+    load = ", ".join(f"{x:.1f}" for x in results["machine"]["load_average_at_start"])
+    lines = ["", f"Machine: {results['machine'].get('cpus')} cpus, load average at start {load}"]
+    enc = results["encoding"]
+    lines.append(
+        f"\nEncoding: {enc['passages']} real news passages, {enc['tokens']} tokens; best of "
+        f"{enc['rounds']} interleaved rounds. Quality: XQuAD MRR@10, 240 Arabic paragraphs"
+    )
+    rows = []
+    for name, e in enc["backends"].items():
+        q = results["quality"].get(name, {})
+        delta = (
+            f"{q.get('delta en->ar', 0):+.4f}/{q.get('delta ar->ar', 0):+.4f}" if name != "torch" else "ref"
+        )
+        rows.append(
+            [
+                name,
+                f"{e['tokens_per_s']:.0f}",
+                f"{e['passages_per_s']:.1f}",
+                f"{e.get('speedup', 1):.2f}x",
+                e["batch_size"],
+                f"{e['load_s']:.1f}",
+                f"{q.get('cosine paragraphs', 1.0):.5f}",
+                f"{q.get('mrr@10 en->ar', 0):.4f}",
+                f"{q.get('mrr@10 ar->ar', 0):.4f}",
+                delta,
+            ]
+        )
+    header = ["backend", "tok/s", "pass/s", "speedup", "bs", "load s", "cos", "en->ar", "ar->ar", "delta"]
+    lines += _table(header, rows)
+    lines.append(f"  default backend: {results['default_backend']} (fastest with |MRR delta| <= 0.005)")
+    v = results["vectors"]
+    lines.append(
+        f"\nIndexes: {v['real_passages']} real passages ({v['real_articles']} articles), beyond that "
+        f"SYNTHETIC vectors ({v['synthetic_method']}); {len(results['index'])} size(s)"
+    )
+    if v.get("resemblance"):
+        r = v["resemblance"]
+        lines.append(
+            f"  real/synthetic: |mean| {r['mean_norm_real']:.3f}/{r['mean_norm_synthetic']:.3f}, "
+            f"query top-1 cos {r['query_top1_cos_real']:.3f}/{r['query_top1_cos_synthetic']:.3f}, "
+            f"nearest-neighbour cos {r['nn_cos_real']:.3f}/{r['nn_cos_synthetic']:.3f}"
+        )
+    rows = [
+        [
+            size,
+            kind,
+            block["real"],
+            f"{e['build_s']:.1f}",
+            f"{e['bytes_per_passage']:.0f}",
+            f"{e['recall@10']:.3f}",
+            f"{e['search_p50_ms']:.2f}",
+            f"{e['search_p95_ms']:.2f}",
+        ]
+        for size, block in results["index"].items()
+        for kind, e in block["kinds"].items()
+    ]
+    header = ["size", "kind", "real", "build s", "B/passage", "recall@10", "p50 ms", "p95 ms"]
+    lines += _table(header, rows)
+    lines.append("  query-time sweeps (same built index): value -> recall@10 / search p50 ms")
+    for size, block in results["index"].items():
+        for kind, e in block["kinds"].items():
+            if e.get("sweep"):
+                name = next(
+                    k for k in e["sweep"][0] if k not in ("recall@10", "search_p50_ms", "search_p95_ms")
+                )
+                cells = [f"{r[name]}: {r['recall@10']:.3f}/{r['search_p50_ms']:.2f}" for r in e["sweep"]]
+                lines.append(f"    {size:>8s} {kind:9s} {name:8s} " + ", ".join(cells))
+    lines.append(
+        "\nSearch process (Searcher.search k=10, p50/p95 ms per part), peak RSS, "
+        "cold start = Searcher.open -> first result"
+    )
+    rows = []
+    for size, block in results["end_to_end"].items():
+        for label, e in block.items():
+            parts = ", ".join(f"{k} {x:.1f}" for k, x in e["cold_start_parts_s"].items())
+            for mode, lat in (("hybrid", e["latency"]), ("dense", e.get("latency_dense"))):
+                if not lat:
+                    continue
+                rows.append(
+                    [
+                        size,
+                        f"{label}: {e['backend']}+{e['kind']} {mode}",
+                        *(
+                            f"{lat[p]['p50_ms']:.1f}/{lat[p]['p95_ms']:.1f}"
+                            for p in ("embed", "search", "fetch", "total")
+                        ),
+                        f"{e['peak_rss_mb']:.0f}",
+                        f"{e['cold_start_s']:.1f}" if mode == "hybrid" else "",
+                        parts if mode == "hybrid" else "",
+                    ]
+                )
+    header = [
+        "size",
+        "config",
+        "embed",
+        "search",
+        "fetch",
+        "total",
+        "RSS MB",
+        "cold s",
+        "cold start parts (s)",
+    ]
+    lines += _table(header, rows)
+    if "rebuild" in results:
+        r = results["rebuild"]
+        lines.append(
+            f"\nRebuild: +{r['added_articles']} articles to {r['base_articles']} articles "
+            f"({r['base_passages']} passages) with build(update=True): {r['update_s']:.1f} s "
+            f"({r['embedded_texts']} texts embedded in {r['update_embed_s']:.1f} s, "
+            f"{r['from_cache']} from cache)"
+        )
+    lines.append(f"\nTotal bench time {results['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def summary_line(results: dict[str, Any]) -> str:
+    chosen = results["default_backend"]
+    speedup = results["encoding"]["backends"][chosen].get("speedup", 1.0)
+    largest = max(results["index"], key=int)
+    kind = resolve_spec(IndexSpec(kind="auto"), int(largest)).kind
+    kinds = results["index"][largest]["kinds"]
+    ann = kinds.get(AUTO_ANN_KIND) or next((e for k, e in kinds.items() if k != "flat"), None)
+    e2e = results["end_to_end"].get(largest, {}).get("after")
+    search_p50 = kinds[kind]["search_p50_ms"] if kind in kinds else float("nan")
+    query_p50 = e2e["latency"]["total"]["p50_ms"] if e2e else float("nan")
+    recall = ann["recall@10"] if ann else float("nan")
+    return (
+        f"encode speedup {speedup:.2f}x | ann recall@10 {recall:.3f} | search p50 {search_p50:.1f} ms "
+        f"| query p50 {query_p50:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

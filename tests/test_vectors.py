@@ -1,0 +1,151 @@
+"""The FAISS index kinds behind IndexSpec: ids, exactness, recall against flat, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from search.vectors import (
+    AUTO_ANN_KIND,
+    INDEX_TYPES,
+    IndexSpec,
+    build_index,
+    index_kind,
+    load_index,
+    resolve_spec,
+    save_index,
+    search_index,
+)
+
+DIM = 32
+CONCRETE = [k for k in INDEX_TYPES if k != "auto"]
+
+
+def _unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    vectors = _unit(rng, 4000)
+    ids = rng.choice(10**9, size=len(vectors), replace=False).astype(np.int64) + 1
+    queries = _unit(rng, 50)
+    return vectors, ids, queries
+
+
+def _spec(kind: str) -> IndexSpec:
+    # ivf: 4000 points -> 252 lists; scanning 64 of them keeps recall high on uniform random data.
+    return IndexSpec(kind=kind, ivf_nprobe=64, hnsw_ef_search=64)
+
+
+@pytest.fixture(scope="module")
+def built(data):
+    vectors, ids, _ = data
+    return {kind: build_index(vectors, ids, _spec(kind)) for kind in CONCRETE}
+
+
+@pytest.mark.parametrize("kind", CONCRETE)
+def test_ids_are_the_given_ids(kind, built, data):
+    _, ids, queries = data
+    _, found = search_index(built[kind], queries, 10)
+    assert found.shape == (len(queries), 10)
+    assert set(found.ravel().tolist()) <= set(ids.tolist())
+    assert index_kind(built[kind]) == kind
+
+
+@pytest.mark.parametrize("kind", CONCRETE)
+def test_vector_in_index_is_its_own_top1(kind, built, data):
+    vectors, ids, _ = data
+    rows = np.arange(0, len(vectors), 97)
+    scores, found = search_index(built[kind], vectors[rows], 5)
+    hits = np.mean(found[:, 0] == ids[rows])
+    assert hits == 1.0 if kind == "flat" else hits >= 0.97
+    assert np.all(scores[:, 0] > 0.95)
+
+
+@pytest.mark.parametrize("kind", [k for k in CONCRETE if k != "flat"])
+def test_recall_against_flat(kind, built, data):
+    _, _, queries = data
+    _, exact = search_index(built["flat"], queries, 10)
+    _, approx = search_index(built[kind], queries, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx)])
+    assert recall >= 0.9, f"{kind} recall@10 {recall:.3f}"
+
+
+@pytest.mark.parametrize("kind", CONCRETE)
+def test_save_load_round_trip_keeps_search_params(kind, data, tmp_path):
+    vectors, ids, queries = data
+    spec = IndexSpec(kind=kind, hnsw_ef_search=77, ivf_nprobe=9)
+    index = build_index(vectors[:2000], ids[:2000], spec)
+    path = tmp_path / "v.faiss"
+    save_index(index, path)
+    loaded = load_index(path, IndexSpec.from_dict(spec.to_dict()))
+    import faiss
+
+    inner = faiss.downcast_index(loaded.index)
+    if kind.startswith("hnsw"):
+        assert inner.hnsw.efSearch == 77
+    if kind == "ivf-sq8":
+        assert inner.nprobe == 9
+    assert loaded.ntotal == 2000
+    before = search_index(index, queries, 5)
+    after = search_index(loaded, queries, 5)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_allclose(before[0], after[0], rtol=1e-5, atol=1e-6)
+
+
+def test_auto_resolves_by_count(data, tmp_path):
+    vectors, ids, _ = data
+    spec = IndexSpec(kind="auto", auto_flat_max=1000)
+    assert resolve_spec(spec, 1000).kind == "flat"
+    assert resolve_spec(spec, 1001).kind == AUTO_ANN_KIND
+    small = build_index(vectors[:500], ids[:500], spec)
+    large = build_index(vectors, ids, spec)
+    assert index_kind(small) == "flat"
+    assert index_kind(large) == AUTO_ANN_KIND
+    # A manifest that says "auto" still restores the approximate index's parameters.
+    save_index(large, tmp_path / "v.faiss")
+    loaded = load_index(tmp_path / "v.faiss", IndexSpec(kind="auto", hnsw_ef_search=50, ivf_nprobe=7))
+    import faiss
+
+    inner = faiss.downcast_index(loaded.index)
+    if hasattr(inner, "hnsw"):
+        assert inner.hnsw.efSearch == 50
+    else:
+        assert inner.nprobe == 7
+
+
+def test_empty_and_k_larger_than_index():
+    spec = IndexSpec(kind="flat")
+    empty = build_index(np.zeros((0, DIM), np.float32), np.zeros(0, np.int64), spec)
+    scores, found = search_index(empty, np.ones((2, DIM), np.float32), 10)
+    assert scores.shape == (2, 0) and found.shape == (2, 0)
+    rng = np.random.default_rng(1)
+    few = build_index(_unit(rng, 3), np.array([5, 6, 7]), IndexSpec(kind="auto"))
+    _, found = search_index(few, _unit(rng, 1), 10)
+    assert sorted(found[0].tolist()) == [5, 6, 7]
+
+
+def test_unknown_kind_and_bad_params_are_rejected():
+    with pytest.raises(ValueError, match="unknown index type"):
+        IndexSpec(kind="lsh")
+    with pytest.raises(ValueError):
+        IndexSpec(kind="hnsw", hnsw_m=1)
+    # Old manifests (no ivf_nlist / auto_flat_max) still load.
+    old = IndexSpec.from_dict({"kind": "ivf-sq8", "hnsw_m": 32, "ivf_nprobe": 16, "extra": 1})
+    assert old.ivf_nlist == 0 and old.kind == "ivf-sq8"
+
+
+def test_every_kind_gives_stored_vectors_back(tmp_path):
+    """The Searcher scores lexical-only candidates with reconstruct(), so every kind must support it."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((2000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(1, 2001, dtype=np.int64)
+    for kind in ("flat", "hnsw", "hnsw-f16", "hnsw-sq8", "ivf-sq8"):
+        spec = IndexSpec(kind=kind)
+        save_index(build_index(vectors, ids, spec), tmp_path / f"{kind}.faiss")
+        index = load_index(tmp_path / f"{kind}.faiss", spec)
+        assert float(index.reconstruct(1234) @ vectors[1233]) > 0.98, kind
