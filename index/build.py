@@ -36,7 +36,7 @@ from search.chunking import chunk_article
 from search.embedder import Embedder, EmbeddingCache, encode_with_cache
 from search.sources import Article, Problem, read_sources
 from search.store import DATABASE, VECTORS, IndexOpenError, create_database, read_manifest, write_manifest
-from search.vectors import INDEX_TYPES, IndexSpec, build_index, save_index
+from search.vectors import INDEX_TYPES, IndexSpec, build_index, resolve_spec, save_index
 
 TEXT_NORMALISATION = {
     "display": "clean_text v1: zero-width and tatweel removed, page furniture dropped, spaces folded",
@@ -273,7 +273,7 @@ def build(
         StrictModeError, BuildLockedError, IndexOpenError, ValueError: see their messages.
     """
     settings = settings or ChunkSettings()
-    index_spec = index_spec or IndexSpec()
+    index_spec = index_spec or IndexSpec(kind="auto")
     started = time.perf_counter()
     report = BuildReport(out=out)
     sources = list(sources)
@@ -313,12 +313,12 @@ def build(
             raise ValueError("no articles to index: every source was empty or bad (see the problems above)")
         staged = new_version_dir(out)
         try:
-            _write_version(
+            built_spec = _write_version(
                 staged, articles, embedder, settings, index_spec, batch_size, cache, report, progress
             )
             report.seconds = time.perf_counter() - started
             pause_point("manifest")
-            _write_manifest(staged, embedder, settings, index_spec, report)
+            _write_manifest(staged, embedder, settings, built_spec, report)
             publish(staged, out, before_swap=lambda: pause_point("publish"))
         except BaseException:
             if staged.exists():  # failed before the rename: the version was never published
@@ -337,7 +337,7 @@ def _write_version(
     cache: EmbeddingCache | None,
     report: BuildReport,
     progress: Progress,
-) -> None:
+) -> IndexSpec:
     db = create_database(staged / DATABASE)
     budget = min(settings.max_tokens, embedder.passage_budget)
     hard_limit = embedder.passage_budget - 40  # room for the title in the embedded text
@@ -442,8 +442,10 @@ def _write_version(
     pause_point("index")
     progress("index", 0, 1)
     ids = np.arange(1, len(passage_inputs) + 1, dtype=np.int64)
-    save_index(build_index(passage_vectors, ids, index_spec), staged / VECTORS)
+    built_spec = resolve_spec(index_spec, len(ids))  # "auto" becomes the kind actually built
+    save_index(build_index(passage_vectors, ids, built_spec), staged / VECTORS)
     progress("index", 1, 1)
+    return built_spec
 
 
 def _write_manifest(
@@ -536,7 +538,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
     parser.add_argument(
-        "--index-type", choices=INDEX_TYPES, default="flat", help="FAISS index (default flat)"
+        "--index-type",
+        choices=INDEX_TYPES,
+        default="auto",
+        help="FAISS index (default auto: exact flat up to 50,000 passages, ivf-sq8 above; docs/bench.md)",
     )
     parser.add_argument(
         "--max-tokens", type=int, default=ChunkSettings.max_tokens, help="passage token budget"
