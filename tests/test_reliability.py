@@ -56,6 +56,7 @@ class HashEmbedder(Embedder):
         self.query_prompt = "query: "
         self.passage_prompt = "passage: "
         self.dimension = self.DIM
+        self.backend = "hash"
         self.max_tokens = 256
         self._lock = threading.Lock()
 
@@ -77,7 +78,7 @@ class HashEmbedder(Embedder):
 
 def hash_cli(argv: list[str]) -> int:
     """``index.build.main`` with HashEmbedder in place of the model (the subprocess entry point)."""
-    Embedder.load = classmethod(lambda cls, name=None, cache_dir=None: HashEmbedder())
+    Embedder.load = classmethod(lambda cls, name=None, cache_dir=None, backend="torch": HashEmbedder())
     return main(argv)
 
 
@@ -535,7 +536,9 @@ def test_compact_refuses_while_a_build_runs_and_without_an_index(tmp_path, base_
 
 def test_cli_update_with_compact(base_index, monkeypatch, capsys):
     """``--update SOURCE --compact`` publishes the update, then leaves only that version."""
-    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, name=None, cache_dir=None: HashEmbedder()))
+    monkeypatch.setattr(
+        Embedder, "load", classmethod(lambda cls, name=None, cache_dir=None, backend="torch": HashEmbedder())
+    )
     update = write_jsonl(base_index.parent / "b.jsonl", [NEW])
     assert (
         main(["--out", str(base_index), "--update", str(update), "--compact", "--quiet", "--no-cache"]) == 0
@@ -548,7 +551,9 @@ def test_cli_update_with_compact(base_index, monkeypatch, capsys):
 def test_cli_strict_changes_nothing(base_index, monkeypatch, capsys):
     """``--strict`` at the CLI: one bad line makes the run fail (exit 2, file:line named), with no new
     version or partial directory left behind."""
-    monkeypatch.setattr(Embedder, "load", classmethod(lambda cls, name=None, cache_dir=None: HashEmbedder()))
+    monkeypatch.setattr(
+        Embedder, "load", classmethod(lambda cls, name=None, cache_dir=None, backend="torch": HashEmbedder())
+    )
     before = base_index.resolve()
     bad = base_index.parent / "bad.jsonl"
     bad.write_text(json.dumps(NEW, ensure_ascii=False) + "\n{broken\n", encoding="utf-8")
