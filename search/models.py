@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -106,11 +105,3 @@ def resolve_model(name: str | None = None, cache_dir: Path | None = None) -> Mod
     if path.exists() or name.startswith((".", "/", "~")):
         raise FileNotFoundError(f"model path {name!r} is not a directory")
     return ModelRef(name, name, "hub:" + name)
-
-
-def model_prompts(model_location: str) -> dict[str, str]:
-    """Read a local model's query/passage prompts without loading it (empty for hub ids)."""
-    cfg = Path(model_location) / "config_sentence_transformers.json"
-    if not cfg.is_file():
-        return {}
-    return dict(json.loads(cfg.read_text(encoding="utf-8")).get("prompts") or {})
