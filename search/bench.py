@@ -663,7 +663,7 @@ def probe(
     t_import = time.time()
     ref = resolve_model(None, cache_dir)
     model = load_sentence_transformer(ref.location, backend, cache_dir)
-    embedder = Embedder(model, ref)
+    embedder = Embedder(model, ref, backend)
     t_model = time.time()
     searcher = Searcher.open(index_dir, embedder=embedder, verify=verify)
     t_open = time.time()
@@ -901,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     results["default_backend"] = chosen
     log(f"Default backend: {chosen}")
 
-    embedder = Embedder(encoders[chosen].model, ref)
+    embedder = Embedder(encoders[chosen].model, ref, chosen)
     for name in list(encoders):
         if name != chosen:
             del encoders[name]

@@ -38,16 +38,16 @@ class Embedder:
     (multilingual-e5 does), so the same class serves models with and without prompts.
     """
 
-    def __init__(self, model: SentenceTransformer, ref: ModelRef) -> None:
+    def __init__(self, model: SentenceTransformer, ref: ModelRef, backend: str = "torch") -> None:
         self.model = model
         self.ref = ref
+        self.backend = backend
         prompts = dict(getattr(model, "prompts", {}) or {})
         self.query_prompt = prompts.get("query", "")
         self.passage_prompt = prompts.get("passage", prompts.get("document", ""))
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dimension = int(get_dim() or 0)
         self.max_tokens = int(model.max_seq_length or 512)
-        self.backend = "torch"
         self._lock = threading.Lock()
 
     @classmethod
@@ -73,9 +73,7 @@ class Embedder:
             model = load_sentence_transformer(ref.location, backend, cache_dir)
             ref = replace(ref, fingerprint=f"{ref.fingerprint}+{backend}")
         model.eval()
-        embedder = cls(model, ref)
-        embedder.backend = backend
-        return embedder
+        return cls(model, ref, backend)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Content tokens of each text (no specials, no prompt) under the model's tokenizer."""
