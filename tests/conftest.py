@@ -11,6 +11,26 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 SEED_ARTICLE = ROOT / "seeds" / "000_41ee774de6f387a6.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# Three tiny articles for build, update and crash tests.
+ARTICLES = [
+    {
+        "title": "قمة المناخ",
+        "text": "اتفق القادة على خفض الانبعاثات بنسبة 40 في المئة بحلول 2030.",
+        "url": "https://x.test/1",
+    },
+    {
+        "title": "كرة القدم",
+        "text": "فاز المنتخب المغربي على نظيره الإسباني بركلات الترجيح.",
+        "url": "https://x.test/2",
+    },
+    {
+        "title": "الاقتصاد",
+        "text": "ارتفع سعر برميل النفط إلى 90 دولارا.",
+        "url": "https://x.test/3",
+        "source": "wire",
+    },
+]
+
 
 @pytest.fixture(scope="session")
 def embedder():

@@ -13,26 +13,7 @@ from index.publish import BuildLockedError, build_lock
 from search.embedder import EmbeddingCache
 from search.searcher import Searcher
 from search.store import IndexOpenError, read_manifest
-from tests.conftest import FIXTURES, SEED_ARTICLE
-
-ARTICLES = [
-    {
-        "title": "قمة المناخ",
-        "text": "اتفق القادة على خفض الانبعاثات بنسبة 40 في المئة بحلول 2030.",
-        "url": "https://x.test/1",
-    },
-    {
-        "title": "كرة القدم",
-        "text": "فاز المنتخب المغربي على نظيره الإسباني بركلات الترجيح.",
-        "url": "https://x.test/2",
-    },
-    {
-        "title": "الاقتصاد",
-        "text": "ارتفع سعر برميل النفط إلى 90 دولارا.",
-        "url": "https://x.test/3",
-        "source": "wire",
-    },
-]
+from tests.conftest import ARTICLES, FIXTURES, SEED_ARTICLE
 
 
 def write_jsonl(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ()) -> Path:

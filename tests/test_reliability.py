@@ -36,6 +36,7 @@ from search.sources import article_id
 from search.store import DATABASE, MANIFEST, VECTORS, IndexOpenError, read_manifest
 from search.text import tokenize_for_match
 from search.vectors import INDEX_TYPES, IndexSpec
+from tests.conftest import ARTICLES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,19 +85,6 @@ def hash_cli(argv: list[str]) -> int:
 
 HASH_CLI = "import sys; from tests.test_reliability import hash_cli; sys.exit(hash_cli(sys.argv[1:]))"
 
-ARTICLES = [
-    {
-        "title": "قمة المناخ",
-        "text": "اتفق القادة على خفض الانبعاثات بنسبة 40 في المئة بحلول 2030.",
-        "url": "https://x.test/1",
-    },
-    {
-        "title": "كرة القدم",
-        "text": "فاز المنتخب المغربي على نظيره الإسباني بركلات الترجيح.",
-        "url": "https://x.test/2",
-    },
-    {"title": "الاقتصاد", "text": "ارتفع سعر برميل النفط إلى 90 دولارا.", "url": "https://x.test/3"},
-]
 NEW = {"title": "الفضاء", "text": "أطلقت الوكالة قمرا صناعيا جديدا لرصد الطقس.", "url": "https://x.test/4"}
 NEWER = {
     "title": "الصحة",
