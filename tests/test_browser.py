@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -160,7 +161,8 @@ def test_english_question_finds_the_arabic_answer(browser, seed_server):
     page = open_page(browser, seed_server)
     try:
         check_answer(search(page, "When will Biden and Putin speak?"))
-        assert page.locator(".result-card").count() == 10
+        # Streamlit renders the cards one element at a time: wait (bounded) until all ten are there.
+        expect(page.locator(".result-card")).to_have_count(10, timeout=QUERY_TIMEOUT_MS)
         screenshot(page, "browser-english.png")
     finally:
         page.close()
