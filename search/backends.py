@@ -10,7 +10,7 @@ tokenizer, prompts, pooling and normalisation) whose transformer runs on the cho
                           activations quantised per batch; VNNI kernels on AVX-512 VNNI / AVX-VNNI CPUs).
 ``openvino``              OpenVINO, float32 inference precision.
 ``openvino-bf16``         OpenVINO with bfloat16 inference precision: native bf16 dot products on CPUs
-                          with AVX512_BF16 or AMX (others silently run it in float32).
+                          with AVX512_BF16 or AMX (others silently run it in float32). The default.
 ========================  ==============================================================================
 
 The non-torch backends need artefacts made from the model once: an ONNX export (TorchScript exporter,
@@ -50,7 +50,8 @@ BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")
 """Every backend ``load_sentence_transformer`` accepts (each needs its runtime package installed)."""
 
 RECOMMENDED_BACKEND = "openvino-bf16"
-"""The fastest backend whose XQuAD MRR@10 stays within 0.005 of torch float32 (see docs/bench.md)."""
+"""The fastest backend whose XQuAD MRR@10 stays within 0.005 of torch float32 (see docs/bench.md).
+It is the default (``default_backend``) wherever OpenVINO is installed, which the package requires."""
 
 RECOMMENDED_BATCH_SIZE = 16
 """Passages per forward pass that measured best with length-sorted batches (32 and 64 were slower)."""
@@ -94,6 +95,12 @@ def backend_available(backend: str) -> bool:
 def available_backends() -> tuple[str, ...]:
     """The members of ``BACKENDS`` whose packages are installed."""
     return tuple(b for b in BACKENDS if backend_available(b))
+
+
+def default_backend() -> str:
+    """The backend new indexes get when none is named: ``RECOMMENDED_BACKEND`` if its runtime is
+    installed, else ``torch``. Opening an index always uses the backend its manifest records."""
+    return RECOMMENDED_BACKEND if backend_available(RECOMMENDED_BACKEND) else "torch"
 
 
 def default_threads() -> int:
@@ -370,3 +377,35 @@ class _OpenVinoModel(_RuntimeModel):
     def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         result = self.request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
         return np.array(result[0], dtype=np.float32, copy=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m search.backends [--backend B]``: prepare a backend's artefacts for the default model."""
+    import argparse
+
+    from search.models import resolve_model
+
+    parser = argparse.ArgumentParser(prog="python -m search.backends", description=main.__doc__)
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help=f"default: {RECOMMENDED_BACKEND} when installed, else torch",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    backend = args.backend or default_backend()
+    try:
+        location = resolve_model(None, args.cache_dir).location
+        if backend != "torch":
+            _check_runtime(backend)
+            ensure_artefact(location, backend, args.cache_dir)
+    except (OSError, ImportError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"backend {backend} ready for {location}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

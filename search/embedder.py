@@ -51,16 +51,23 @@ class Embedder:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, name: str | None = None, cache_dir: Path | None = None, backend: str = "torch") -> Embedder:
+    def load(
+        cls, name: str | None = None, cache_dir: Path | None = None, backend: str | None = None
+    ) -> Embedder:
         """Load a model by name (see ``resolve_model``) on the CPU with an inference backend.
 
         Args:
             name: the model (default: the offline multilingual-e5-small).
             cache_dir: model, backend-artefact and embedding cache directory.
-            backend: ``torch`` (float32 reference) or another of ``search.backends.BACKENDS``. Other
-                backends give slightly different vectors, so the backend is part of the fingerprint:
-                an index and its cache entries belong to one backend.
+            backend: ``torch`` (float32 reference) or another of ``search.backends.BACKENDS``; default
+                ``search.backends.default_backend()`` (openvino-bf16 when installed). Other backends
+                give slightly different vectors, so a non-torch backend is part of the fingerprint: an
+                index and its cache entries belong to one backend.
         """
+        if backend is None:
+            from search.backends import default_backend
+
+            backend = default_backend()
         ref = resolve_model(name, cache_dir)
         _configure_threads()
         if backend == "torch":

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from search.backends import BACKENDS
 from search.searcher import MODES, Ranking, Searcher
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -149,6 +150,8 @@ def build_corpus(name: str, articles: list[dict], work: Path, embedder, settings
     if not source.exists() or source.read_text(encoding="utf-8") != payload:
         source.write_text(payload, encoding="utf-8")
     tag = "-".join(f"{v}" for v in asdict(settings).values())
+    if embedder.backend != "torch":  # torch keeps the directory names of earlier runs
+        tag += f"-{embedder.backend}"
     out = work / "indexes" / f"{name}-{tag}"
     manifest = out / "manifest.json"
     if manifest.exists() and manifest.stat().st_mtime >= source.stat().st_mtime:
@@ -188,6 +191,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--work", type=Path, default=DEFAULT_WORK, help="where eval indexes go (default %(default)s)"
     )
     p.add_argument("--model", default=None, help="model (default: the offline multilingual-e5-small)")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default=None, help="inference backend (default: the build default)"
+    )
     p.add_argument("--limit", type=int, default=None, help="at most this many queries per direction")
     p.add_argument("--distractors", type=int, default=2000, help="news articles mixed into XQuAD (0: none)")
     p.add_argument("--benchmarks", default="xquad,xquad+news,tatoeba", help="comma-separated subset")
@@ -229,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         script_aware=not args.no_script_aware,
     )
     benchmarks = set(args.benchmarks.split(","))
-    embedder = Embedder.load(args.model)
+    embedder = Embedder.load(args.model, backend=args.backend)
 
     corpora: dict[str, list[dict]] = {}
     tasks: list[Task] = []
@@ -276,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
             "settings": asdict(settings),
             "ranking": asdict(ranking),
             "model": embedder.ref.name,
+            "backend": embedder.backend,
             "results": [asdict(r) for r in rows],
         }
         args.json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

