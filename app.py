@@ -421,7 +421,7 @@ def sidebar_index_facts(searcher: Searcher, index_path: Path, labels: dict[str, 
     facts = [
         (labels["articles"], f"{counts.get('articles', '?'):,}" if counts else "?"),
         (labels["passages"], f"{counts.get('passages', '?'):,}" if counts else "?"),
-        (labels["model"], data.get("model", {}).get("name", "?")),
+        (labels["model"], f"{data.get('model', {}).get('name', '?')} ({searcher.embedder.backend})"),
         (labels["built"], str(data.get("built_at", "?")).replace("T", " ").replace("Z", " UTC")),
         (labels["kind"], data.get("index", {}).get("kind", "?")),
         (labels["path"], str(index_path)),

@@ -32,7 +32,7 @@ import numpy as np
 
 from index.publish import build_lock, check_target, compact, new_version_dir, prune_versions, publish
 from search import lexical
-from search.backends import BACKENDS
+from search.backends import BACKENDS, RECOMMENDED_BATCH_SIZE
 from search.chunking import chunk_article
 from search.embedder import Embedder, EmbeddingCache, encode_with_cache
 from search.sources import Article, Problem, read_sources
@@ -237,7 +237,7 @@ def build(
     embedder: Embedder,
     settings: ChunkSettings | None = None,
     index_spec: IndexSpec | None = None,
-    batch_size: int = 32,
+    batch_size: int = RECOMMENDED_BATCH_SIZE,
     cache: EmbeddingCache | None = None,
     update: bool = False,
     delete: Iterable[str] = (),
@@ -539,7 +539,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="inference backend (default: openvino-bf16 when installed, else torch; --update and --delete "
         "keep the index's own model and backend; docs/bench.md)",
     )
-    parser.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default 32)")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=RECOMMENDED_BATCH_SIZE,
+        help="encoding batch size (default %(default)s: measured best, docs/bench.md)",
+    )
     parser.add_argument(
         "--index-type",
         choices=INDEX_TYPES,
