@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from search.text import tokenize_for_match
 
@@ -19,6 +19,25 @@ FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', "
     "tokenize='unicode61 remove_diacritics 0')"
 )
+
+EXACT_POSTINGS = 10_000
+"""Up to this many postings (passages holding a query term, summed over its terms) every such passage is
+scored on every term: plain BM25. FTS5 spends about 1 us on each passage it scores, so beyond it, only
+likely passages are."""
+
+MAX_DF = 0.07
+"""Beyond ``EXACT_POSTINGS``, terms in more than this share of the passages are left out of the score (their
+IDF is <= 2.6, against 5 to 13 for the rare words that decide a ranking; BM25 over a term costs time in
+proportion to its passages), unless the query has nothing rarer."""
+
+SEED_DF = 0.005
+"""Passages holding one of the query's rarest terms, up to this share of all passages together, are scored."""
+
+PAIR_TERMS = 6
+"""So are passages holding at least two of the next this-many rarest scored terms."""
+
+MAX_SCORED = 20_000
+"""Each of those two candidate sources gives at most this many passages (the first by id)."""
 
 
 def light_stem(token: str) -> str:
@@ -58,22 +77,76 @@ def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemme
     )
 
 
-def query_expression(query: str, stemmer: str) -> str | None:
-    """An FTS5 OR-query of the query's distinct terms (each quoted), or None if it has none.
+def _quote(term: str) -> str:
+    return f'"{term}"'
 
-    Terms contain only letters and digits (see ``tokenize_for_match``), so quoting makes every
-    term a literal: nothing in the user's text can act as FTS5 syntax.
+
+def _any_of(terms: Sequence[str]) -> str:
+    """An FTS5 OR of quoted terms. Terms hold only letters and digits (``tokenize_for_match``), so
+    quoting makes each a literal: nothing in the user's text can act as FTS5 syntax."""
+    return " OR ".join(_quote(t) for t in terms)
+
+
+def query_terms(query: str, stemmer: str) -> list[str]:
+    """The query's distinct match terms, in order of first appearance."""
+    return list(dict.fromkeys(match_terms(query, stemmer)))
+
+
+class TermStats:
+    """Passage count and per-term passage counts (document frequencies) of one index database.
+
+    Counted on demand and kept: an index version is never written once published, so the Searcher keeps
+    one per version. Not thread-safe on its own; the Searcher calls it under the version's lock.
     """
-    terms = list(dict.fromkeys(match_terms(query, stemmer)))
-    if not terms:
-        return None
-    return " OR ".join(f'"{t}"' for t in terms)
+
+    def __init__(self, db: sqlite3.Connection, max_terms: int = 200_000) -> None:
+        self.db = db
+        self.max_terms = max_terms
+        self._passages: int | None = None
+        self._df: dict[str, int] = {}
+
+    @property
+    def passages(self) -> int:
+        if self._passages is None:
+            self._passages = self.db.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0]
+        return self._passages
+
+    def frequencies(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many passages hold each term, counted up to just past half the passages (a term in more
+        is as good as absent for BM25). ``fts5vocab`` would walk each term's whole position lists: a
+        ``count(*)`` over a bounded MATCH is several times faster."""
+        if len(self._df) > self.max_terms:
+            self._df.clear()
+        cap = self.passages // 2 + 1
+        for term in terms:
+            if term not in self._df:
+                self._df[term] = self.db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",
+                    (_quote(term), cap),
+                ).fetchone()[0]
+        return {t: self._df[t] for t in terms}
 
 
 def search(
-    db: sqlite3.Connection, query: str, k: int, stemmer: str, within: Sequence[int] | None = None
+    db: sqlite3.Connection,
+    query: str,
+    k: int,
+    stemmer: str,
+    within: Sequence[int] | None = None,
+    *,
+    candidates: Iterable[int] = (),
+    stats: TermStats | None = None,
 ) -> list[tuple[int, float]]:
     """Top-``k`` ``(passage_id, bm25)`` pairs, best first (higher is better).
+
+    Scoring a passage costs FTS5 about 1 us, and an OR of every query term makes it score nearly every
+    passage (most of a second at a million passages for a question full of function words). So once the
+    terms' passages add up to more than ``EXACT_POSTINGS``, the score leaves out terms in more than
+    ``MAX_DF`` of the passages, and only likely passages are scored: those holding one of the rarest
+    terms (``SEED_DF``) or two of the next rarest (``PAIR_TERMS``), at most ``MAX_SCORED`` of each, and
+    ``candidates``. Their scores are exactly FTS5's BM25 over the scored terms. A query of frequent
+    words only is scored on its rarest word, in the first ``EXACT_POSTINGS`` passages holding it. With
+    ``within``, every term counts and every given passage is scored.
 
     Args:
         db: the index database.
@@ -81,14 +154,81 @@ def search(
         k: how many to return.
         stemmer: the stemmer the index was built with.
         within: only these passage ids.
+        candidates: passage ids to score as well, e.g. the dense retriever's.
+        stats: the database's ``TermStats`` (kept by the caller so counts are reused across queries).
     """
-    expression = query_expression(query, stemmer)
-    if expression is None:
+    terms = query_terms(query, stemmer)
+    if not terms or k < 1:
         return []
-    restrict = f" AND rowid IN ({','.join(str(int(i)) for i in within)})" if within is not None else ""
-    rows = db.execute(
+    if within is not None:
+        return _search_within(db, terms, k, [int(i) for i in within])
+    stats = stats or TermStats(db)
+    n, df = stats.passages, stats.frequencies(terms)
+    present = sorted((t for t in terms if df[t]), key=lambda t: (df[t], t))
+    if not present:
+        return []
+    if sum(df[t] for t in present) <= EXACT_POSTINGS:
+        return _query(
+            db,
+            "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts WHERE passages_fts MATCH ? "
+            "ORDER BY s, rowid LIMIT ?",
+            (_any_of(present), k),
+        )
+    scored = [t for t in present if df[t] <= MAX_DF * n]
+    if not scored:
+        return _query(
+            db,
+            "SELECT rowid, s FROM (SELECT rowid, bm25(passages_fts) AS s FROM passages_fts "
+            "WHERE passages_fts MATCH ? LIMIT ?) ORDER BY s, rowid LIMIT ?",
+            (_quote(present[0]), max(k, EXACT_POSTINGS), k),
+        )
+    seeds: list[str] = []
+    total = 0
+    for term in scored:
+        if total + df[term] > SEED_DF * n:
+            break
+        seeds.append(term)
+        total += df[term]
+    pairs = scored[len(seeds) : len(seeds) + PAIR_TERMS]
+    if len(pairs) < 2:
+        seeds, pairs = seeds or scored[:1], []
+    sources = [_any_of(seeds)] if seeds else []
+    if pairs:
+        sources.append(
+            " OR ".join(f"({_quote(t)} AND ({_any_of(pairs[i + 1 :])}))" for i, t in enumerate(pairs[:-1]))
+        )
+    conditions = [
+        f"+rowid IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? LIMIT {max(k, MAX_SCORED)})"
+        for _ in sources
+    ]
+    extra = sorted({int(i) for i in candidates})
+    if extra:
+        conditions.append(f"+rowid IN ({','.join(map(str, extra))})")
+    return _query(
+        db,
         "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts "
-        f"WHERE passages_fts MATCH ?{restrict} ORDER BY s LIMIT ?",
-        (expression, k),
-    ).fetchall()
-    return [(int(pid), -float(score)) for pid, score in rows]
+        f"WHERE passages_fts MATCH ? AND ({' OR '.join(conditions)}) ORDER BY s, rowid LIMIT ?",
+        (_any_of(scored), *sources, k),
+    )
+
+
+def _search_within(
+    db: sqlite3.Connection, terms: list[str], k: int, ids: list[int]
+) -> list[tuple[int, float]]:
+    """BM25 over all terms for the given passages.
+
+    The rowid range makes FTS5 run one query over that stretch of the index; with ``rowid IN`` alone it
+    would run one per id, each recounting every term's passages for the IDF.
+    """
+    if not ids:
+        return []
+    return _query(
+        db,
+        "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts WHERE passages_fts MATCH ? "
+        f"AND rowid BETWEEN ? AND ? AND +rowid IN ({','.join(map(str, ids))}) ORDER BY s, rowid LIMIT ?",
+        (_any_of(terms), min(ids), max(ids), k),
+    )
+
+
+def _query(db: sqlite3.Connection, sql: str, args: Sequence[object]) -> list[tuple[int, float]]:
+    return [(int(pid), -float(score)) for pid, score in db.execute(sql, args).fetchall()]

@@ -193,6 +193,7 @@ class _Version:
     manifest: Manifest
     index: object
     db: object
+    term_stats: lexical.TermStats
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -207,7 +208,8 @@ def _open_version(path: Path, verify: bool) -> _Version:
         raise IndexOpenError(
             f"{path / VECTORS} has dimension {index.d}, the manifest says {manifest.dimension}"
         )
-    return _Version(path, manifest, index, open_database(path / DATABASE))
+    db = open_database(path / DATABASE)
+    return _Version(path, manifest, index, db, lexical.TermStats(db))
 
 
 def validate_query(query: str) -> str:
@@ -406,7 +408,14 @@ class Searcher:
                 dense = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
             if ranking.mode != "dense":
                 with version.lock:
-                    lexical_hits = lexical.search(version.db, query, n_candidates, stemmer)
+                    lexical_hits = lexical.search(
+                        version.db,
+                        query,
+                        n_candidates,
+                        stemmer,
+                        candidates=[i for i, _ in dense],
+                        stats=version.term_stats,
+                    )
             timings.search += time.perf_counter() - started
             started = time.perf_counter()
             hits = self._assemble(version, query, qvec, dense, lexical_hits, k, filters, ranking)
