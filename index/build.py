@@ -76,7 +76,7 @@ class ChunkSettings:
     overlap_sentences: int = 1
     title_in_passage: bool = True
     sentence_vectors: bool = True
-    stemmer: str = "light"
+    stemmer: str = lexical.DEFAULT_STEMMER
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from search import lexical
 from search.backends import BACKENDS
 from search.searcher import MODES, Ranking, Searcher
 
@@ -207,7 +208,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=None, help="passage token budget (default: the build's)")
     p.add_argument("--overlap", type=int, default=None, help="overlap sentences (default: the build's)")
     p.add_argument("--no-title", action="store_true", help="do not embed titles with passages")
-    p.add_argument("--stemmer", choices=("light", "none"), default=None)
+    p.add_argument("--stemmer", choices=lexical.STEMMERS, default=None)
     p.add_argument("--json-out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)

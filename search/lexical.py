@@ -7,12 +7,28 @@ from collections.abc import Iterable, Sequence
 
 from search.text import tokenize_for_match
 
-STEMMERS = ("none", "light")
-"""``light``: strip one Arabic prefix (و, ف, ب, ك, ل with ال, ...) and one suffix, keeping >= 3 letters."""
+STEMMERS = ("none", "light", "light2")
+"""How Arabic terms are reduced before indexing and matching (the manifest records the one used).
+
+``light``: strip one prefix (و, ف, ب, ك, ل with ال, ...) and one suffix, keeping >= 3 letters; indexes
+built before ``light2`` use it. ``light2`` (the default): also the single-letter proclitics ب, ل, ك
+(alone or after و/ف) and pronoun and dual suffixes, with suffixes removed repeatedly, >= 3 letters kept.
+On XQuAD + news it raised lexical-only ar->ar MRR@10 from 0.881 to 0.895 and hybrid from 0.940 to 0.944
+(docs/quality.md)."""
+
+DEFAULT_STEMMER = "light2"
 
 # Longest first, so that "وال" is removed before "و".
 _PREFIXES = ("وبال", "وكال", "فبال", "وال", "بال", "كال", "فال", "لل", "ال", "و", "ف")
 _SUFFIXES = ("ها", "ان", "ات", "ون", "ين", "يه", "يا", "ه", "ي")
+# light2: also ب, ل, ك alone or after و/ف.
+_PREFIXES2 = (*_PREFIXES[:-2], "وب", "ول", "وك", "فب", "و", "ف", "ب", "ل", "ك")
+# light2: pronoun and dual suffixes too; tried longest first, and repeatedly.
+_SUFFIXES2 = (
+    "هما", "كما", "تين", "تان",
+    "ها", "ان", "ات", "ون", "ين", "يه", "يا", "هم", "هن", "كم", "نا",
+    "ه", "ي", "ت",
+)  # fmt: skip
 _MIN_STEM = 3
 
 FTS_SCHEMA = (
@@ -40,29 +56,46 @@ MAX_SCORED = 20_000
 """Each of those two candidate sources gives at most this many passages (the first by id)."""
 
 
-def light_stem(token: str) -> str:
-    """Remove one prefix and one suffix from an Arabic token when enough of the word remains."""
+def light_stem(
+    token: str,
+    prefixes: Sequence[str] = _PREFIXES,
+    suffixes: Sequence[str] = _SUFFIXES,
+    repeat_suffixes: bool = False,
+) -> str:
+    """Remove one prefix and one (or, with ``repeat_suffixes``, every stacked) suffix from an Arabic
+    token while at least ``_MIN_STEM`` letters remain. Other tokens are returned unchanged."""
     if not token or not ("\u0600" <= token[0] <= "\u06ff"):
         return token
-    for prefix in _PREFIXES:
+    for prefix in prefixes:
         if token.startswith(prefix) and len(token) - len(prefix) >= _MIN_STEM:
             token = token[len(prefix) :]
             break
-    for suffix in _SUFFIXES:
-        if token.endswith(suffix) and len(token) - len(suffix) >= _MIN_STEM:
-            token = token[: -len(suffix)]
-            break
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in suffixes:
+            if token.endswith(suffix) and len(token) - len(suffix) >= _MIN_STEM:
+                token = token[: -len(suffix)]
+                stripped = repeat_suffixes
+                break
     return token
 
 
-def match_terms(text: str, stemmer: str = "light") -> list[str]:
+def light2_stem(token: str) -> str:
+    """The ``light2`` stemmer (see ``STEMMERS``)."""
+    return light_stem(token, _PREFIXES2, _SUFFIXES2, repeat_suffixes=True)
+
+
+_STEM = {"none": None, "light": light_stem, "light2": light2_stem}
+
+
+def match_terms(text: str, stemmer: str = DEFAULT_STEMMER) -> list[str]:
     """The terms a text is indexed and queried under."""
+    if stemmer not in _STEM:
+        raise ValueError(f"unknown stemmer {stemmer!r}; choose one of {', '.join(STEMMERS)}")
     tokens = tokenize_for_match(text)
-    if stemmer == "light":
-        return [light_stem(t) for t in tokens]
-    if stemmer == "none":
-        return tokens
-    raise ValueError(f"unknown stemmer {stemmer!r}; choose one of {', '.join(STEMMERS)}")
+    stem = _STEM[stemmer]
+    return [stem(t) for t in tokens] if stem else tokens
 
 
 def create_table(db: sqlite3.Connection) -> None:

@@ -158,3 +158,29 @@ def test_fts_syntax_in_queries_is_literal_text(db, query):
     hits = lexical.search(db, query, 10, "light")
     assert hits == lexical.search(db, " ".join(tokenize_for_match(query)), 10, "light")
     assert db.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0] == N
+
+
+@pytest.mark.parametrize(
+    ("word", "light", "light2"),
+    [
+        ("والمعلومات", "معلوم", "معلوم"),  # و + ال, then ات (and nothing more: 3 letters stay)
+        ("بالمدرسين", "مدرس", "مدرس"),
+        ("لبنان", "لبن", "بنان"),  # light2 also takes the proclitic ل
+        ("كتابهما", "كتابهما", "تاب"),  # ... and the dual pronoun هما
+        ("معلوماتها", "معلومات", "معلوم"),  # light2 strips stacked suffixes: ها, then ات
+        ("2015", "2015", "2015"),  # only Arabic words are stemmed
+        ("ال", "ال", "ال"),  # too short to strip anything
+    ],
+)
+def test_stemmers(word, light, light2):
+    assert lexical.light_stem(word) == light
+    assert lexical.light2_stem(word) == light2
+
+
+def test_new_indexes_use_light2_and_unknown_stemmers_are_refused():
+    from index.build import ChunkSettings
+
+    assert ChunkSettings().stemmer == lexical.DEFAULT_STEMMER == "light2"
+    assert lexical.match_terms("وكتبهما الجديدة", "none") == ["وكتبهما", "الجديده"]
+    with pytest.raises(ValueError, match="unknown stemmer"):
+        lexical.match_terms("كتاب", "isri")
