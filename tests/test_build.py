@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from index.build import ChunkSettings, StrictModeError, build, main
+from index.embed import EmbeddingCache
 from index.publish import BuildLockedError, build_lock
-from search.embedder import EmbeddingCache
 from search.searcher import Searcher
 from search.store import IndexOpenError, read_manifest
 from tests.conftest import ARTICLES, FIXTURES, SEED_ARTICLE
@@ -142,7 +142,7 @@ def test_cli_builds_and_summarises(tmp_path, capsys, monkeypatch):
 
 def test_cli_update_keeps_the_index_model_and_backend(tmp_path, capsys, monkeypatch, torch_embedder):
     """--update without --backend loads the backend the index was built with, not the new default."""
-    from search.embedder import Embedder
+    from search.model.embedder import Embedder
 
     out = tmp_path / "idx"
     build([write_jsonl(tmp_path / "a.jsonl", ARTICLES[:2])], out, embedder=torch_embedder)

@@ -1,4 +1,4 @@
-"""Tests for search.chunking: sentence spans and token-bounded passage packing."""
+"""Tests for index.chunking: sentence spans and token-bounded passage packing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.chunking import Passage, Span, approx_token_count, chunk_article, split_sentences
+from index.chunking import Passage, Span, approx_token_count, chunk_article, split_sentences
 from search.text import clean_text
 
 SEED = Path("/work/shared/seeds/000_41ee774de6f387a6.txt")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search import embedder as embedder_module
-from search.embedder import EmbeddingCache, encode_with_cache
+from index import embed as embedder_module
+from index.embed import EmbeddingCache, encode_with_cache
 
 TEXTS = ["بايدن وبوتين", "قمة الناتو في بروكسل", "بايدن وبوتين", "أسعار النفط", "كأس العالم"]
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from index.build import ChunkSettings
-from search.eval import build_corpus, evaluate, rank_of, score, xquad
-from search.searcher import Ranking, Searcher
-from tests.conftest import SHARED_DATA
+from index.datasets import SHARED_DATA
+from index.eval import build_corpus, evaluate, rank_of, score, xquad
+from search import Ranking, Searcher
 
 QUERY_STEP = 8  # every 8th question of each direction: 149 queries over the full pool of 240 paragraphs
 # Floors sit a little under what the default configuration reaches on this subset (see docs/quality.md).

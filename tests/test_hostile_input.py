@@ -22,13 +22,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import app
-import search.sources as sources
+import index.sources as sources
 from index.build import build
-from search.chunking import approx_token_count, chunk_article
+from index.chunking import approx_token_count, chunk_article
+from index.sources import Article, Problem, read_sources
 from search.searcher import Searcher
-from search.sources import Article, Problem, read_sources
 from search.text import clean_text
-from tests.test_reliability import HashEmbedder
+from tests.fakes import HashEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 PROPERTY = settings(

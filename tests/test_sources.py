@@ -1,4 +1,4 @@
-"""Tests for search.sources: format readers, problem reporting, ids and dates."""
+"""Tests for index.sources: format readers, problem reporting, ids and dates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from search.sources import (
+from index.sources import (
     Article,
     Problem,
     article_id,

@@ -1,4 +1,4 @@
-"""`python -m search.bench`: encoding speed, retrieval quality, index latency/recall, memory, cold start.
+"""`python -m index.bench`: encoding speed, retrieval quality, index latency/recall, memory, cold start.
 
 One run measures, side by side:
 
@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,14 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from search.backends import (
+from index.datasets import PROJECT_ROOT, SHARED_DATA
+from search.model.backends import (
     BACKENDS,
     RECOMMENDED_BACKEND,
     RECOMMENDED_BATCH_SIZE,
     available_backends,
     load_sentence_transformer,
 )
-from search.models import default_cache_dir, resolve_model
+from search.model.resolve import default_cache_dir, resolve_model
 from search.vectors import (
     AUTO_ANN_KIND,
     INDEX_TYPES,
@@ -61,8 +61,6 @@ from search.vectors import (
     search_index,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("ARABIC_NEWS_SEARCH_DATA", ROOT.parent / "shared" / "data"))
 NEWS_SOURCES = ("saudinewsnet/dataset", "antcorpus-multisource", "antcorpus")
 XQUAD = "xquad"
 LARGE = 1_000_000
@@ -94,10 +92,10 @@ def log(message: str) -> None:
 def news_passages(limit: int, count_tokens, budget: int) -> list[str]:
     """Real passages as the index embeds them (title + passage), from the news corpora."""
     from index.build import ChunkSettings, passage_input
-    from search.chunking import chunk_article
-    from search.sources import read_sources
+    from index.chunking import chunk_article
+    from index.sources import read_sources
 
-    sources = [DATA / s for s in NEWS_SOURCES if (DATA / s).exists()]
+    sources = [SHARED_DATA / s for s in NEWS_SOURCES if (SHARED_DATA / s).exists()]
     out: list[str] = []
     settings = ChunkSettings()
     for article in read_sources(sources, lambda problem: None):
@@ -119,8 +117,8 @@ class Xquad:
 
 def load_xquad(question_limit: int | None = None) -> Xquad:
     """240 Arabic paragraphs; English (en->ar) and Arabic (ar->ar) questions with gold paragraph index."""
-    ar = json.loads((DATA / XQUAD / "xquad.ar.json").read_text(encoding="utf-8"))
-    en = json.loads((DATA / XQUAD / "xquad.en.json").read_text(encoding="utf-8"))
+    ar = json.loads((SHARED_DATA / XQUAD / "xquad.ar.json").read_text(encoding="utf-8"))
+    en = json.loads((SHARED_DATA / XQUAD / "xquad.en.json").read_text(encoding="utf-8"))
     paragraphs: list[str] = []
     questions: dict[str, list[str]] = {"en->ar": [], "ar->ar": []}
     gold: dict[str, list[int]] = {"en->ar": [], "ar->ar": []}
@@ -274,7 +272,7 @@ def bench_quality(
 
 
 def _torch_cache(cache_dir: Path, fingerprint: str, enc: Encoder):
-    from search.embedder import EmbeddingCache
+    from index.embed import EmbeddingCache
 
     return EmbeddingCache(cache_dir / "embeddings.sqlite", fingerprint, enc.model.get_embedding_dimension())
 
@@ -282,7 +280,7 @@ def _torch_cache(cache_dir: Path, fingerprint: str, enc: Encoder):
 def _encode_cached(enc: Encoder, texts: list[str], prompt: str, cache) -> np.ndarray:
     if cache is None:
         return enc.encode(texts, prompt, 64 if prompt == enc.query_prompt else None)
-    from search.embedder import EmbeddingCache
+    from index.embed import EmbeddingCache
 
     keys = [EmbeddingCache.key(prompt, t) for t in texts]
     known = cache.get_many(keys)
@@ -323,8 +321,8 @@ def real_corpus(
 ) -> Corpus:
     """Build (or reuse) an index of real articles with about ``target_passages`` passages."""
     from index.build import build
-    from search.embedder import EmbeddingCache
-    from search.store import DATABASE, open_database
+    from index.embed import EmbeddingCache
+    from search.store import DATABASE, IndexReader
 
     out = work / f"real-{backend}-{target_passages}"
     if not (out / "manifest.json").exists():
@@ -340,10 +338,10 @@ def real_corpus(
         report = build([articles_file], out, embedder=embedder, cache=cache, batch_size=batch_size)
         cache.close()
         log(f"  built in {time.perf_counter() - started:.0f} s: {report.passages} passages")
-    db = open_database(out.resolve() / DATABASE)
-    n = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    articles = db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
-    db.close()
+    reader = IndexReader(out.resolve() / DATABASE, stemmer="none")
+    counts = reader.counts()
+    reader.close()
+    n, articles = counts["passages"], counts["articles"]
     import faiss
 
     index = faiss.read_index(str(out.resolve() / "vectors.faiss"))
@@ -362,10 +360,10 @@ def write_article_slice(
     path: Path, target_passages: int, embedder, skip: int = 0, max_articles: int | None = None
 ) -> int:
     """Write real news articles (JSONL) until their passages reach ``target_passages``."""
-    from search.chunking import chunk_article
-    from search.sources import read_sources
+    from index.chunking import chunk_article
+    from index.sources import read_sources
 
-    sources = [DATA / s for s in NEWS_SOURCES if (DATA / s).exists()]
+    sources = [SHARED_DATA / s for s in NEWS_SOURCES if (SHARED_DATA / s).exists()]
     budget = embedder.passage_budget
     total = count = seen = 0
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -583,7 +581,7 @@ def _latencies(index, queries: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]
 def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec: IndexSpec) -> Path:
     """An index directory with ``n`` passages: the real database, its passage rows repeated up to ``n``
     (so SQLite lookups see a database of that size), and the given FAISS file."""
-    from search.store import DATABASE, MANIFEST, VECTORS, write_manifest
+    from search.store import DATABASE, MANIFEST, VECTORS, repeat_passages, write_manifest
 
     real_dir = real.index_dir.resolve()
     db_dir = work / f"db-{real_dir.name}-{n}"
@@ -591,7 +589,7 @@ def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec:
         log(f"  making a {n}-passage database from the real one (repeated rows, once)")
         tmp = Path(tempfile.mkdtemp(prefix=".db-", dir=work))
         shutil.copyfile(real_dir / DATABASE, tmp / DATABASE)
-        _grow_database(tmp / DATABASE, n, real.stemmer)
+        repeat_passages(tmp / DATABASE, n, real.stemmer)
         os.rename(tmp, db_dir)
     out = work / "dirs" / f"{vectors_path.stem}"
     if out.exists():
@@ -612,35 +610,6 @@ def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec:
     return out
 
 
-def _grow_database(path: Path, n: int, stemmer: str) -> None:
-    """Repeat the real passage rows (and their full-text entries) until there are ``n`` passages."""
-    from search import lexical
-
-    db = sqlite3.connect(path)
-    cols = [r[1] for r in db.execute("PRAGMA table_info(passages)") if r[1] != "id"]
-    names = ", ".join(f'"{c}"' for c in cols)
-    base = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
-    terms: list[str] = []
-    if has_fts:
-        rows = db.execute(
-            "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.id"
-        ).fetchall()
-        terms = [" ".join(lexical.match_terms(f"{title}\n{text}", stemmer)) for title, text in rows]
-    have = base
-    with db:
-        while have < n:
-            take = min(base, n - have)
-            db.execute(f"INSERT INTO passages ({names}) SELECT {names} FROM passages WHERE id <= ?", (take,))
-            if has_fts:
-                db.executemany(
-                    "INSERT INTO passages_fts (rowid, terms) VALUES (?, ?)",
-                    ((have + i + 1, terms[i]) for i in range(take)),
-                )
-            have += take
-    db.close()
-
-
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's before exec)."""
     with contextlib.suppress(OSError, ValueError, StopIteration):
@@ -657,7 +626,7 @@ def probe(
     ``launched`` is the parent's ``time.time()`` just before starting this process, so the cold start
     includes the interpreter and the imports (torch, transformers, sentence-transformers, faiss).
     """
-    from search.embedder import Embedder
+    from search.model.embedder import Embedder
     from search.searcher import Searcher
 
     t_import = time.time()
@@ -710,13 +679,13 @@ def run_probe(
         arg = fh.name
     try:
         launched = time.time()
-        command = [sys.executable, "-m", "search.bench", "--probe", arg, "--launched", repr(launched)]
+        command = [sys.executable, "-m", "index.bench", "--probe", arg, "--launched", repr(launched)]
         done = subprocess.run(
             [*command, "--cache-dir", str(cache_dir)],
             capture_output=True,
             text=True,
             check=False,
-            cwd=ROOT,
+            cwd=PROJECT_ROOT,
         )
     finally:
         os.unlink(arg)
@@ -732,9 +701,9 @@ def _forget(cache, articles_file: Path, embedder) -> None:
     """Drop from ``cache`` every text that indexing ``articles_file`` embeds (passages and sentences), so
     an update really embeds the new articles even if another run cached them."""
     from index.build import ChunkSettings, passage_input
-    from search.chunking import chunk_article
-    from search.embedder import EmbeddingCache
-    from search.sources import read_sources
+    from index.chunking import chunk_article
+    from index.embed import EmbeddingCache
+    from index.sources import read_sources
 
     settings = ChunkSettings()
     budget = min(settings.max_tokens, embedder.passage_budget)
@@ -753,28 +722,20 @@ def _forget(cache, articles_file: Path, embedder) -> None:
             for span in p.sentences:
                 sentence = article.text[span.start : span.end]
                 keys.append(EmbeddingCache.key(embedder.passage_prompt, sentence))
-    with cache._db:
-        cache._db.executemany(
-            "DELETE FROM vectors WHERE model = ? AND key = ?", ((cache.fingerprint, k) for k in keys)
-        )
+    cache.forget(keys)
 
 
 def bench_rebuild(real: Corpus, work: Path, embedder, cache_dir: Path, backend: str, new_articles: int):
     """Rebuild the real index from the cache, then time build(update=True) adding unseen articles."""
     from index.build import build
-    from search.embedder import EmbeddingCache
+    from index.embed import EmbeddingCache
 
     fp = backend_fingerprint(embedder.ref.fingerprint, backend)
     tmp = Path(tempfile.mkdtemp(prefix="rebuild-", dir=work))
     try:
         # A private copy of this backend's cache rows, so the new articles are embedded every run.
         cache = EmbeddingCache(tmp / "cache.sqlite", fp, embedder.dimension)
-        cache._db.execute("ATTACH DATABASE ? AS main_cache", (str(cache_dir / "embeddings.sqlite"),))
-        with cache._db:
-            cache._db.execute(
-                "INSERT OR IGNORE INTO vectors SELECT * FROM main_cache.vectors WHERE model = ?", (fp,)
-            )
-        cache._db.execute("DETACH DATABASE main_cache")
+        cache.copy_from(cache_dir / "embeddings.sqlite")
         out = tmp / "index"
         started = time.perf_counter()
         build([real.articles_file], out, embedder=embedder, cache=cache)
@@ -806,7 +767,7 @@ def bench_rebuild(real: Corpus, work: Path, embedder, cache_dir: Path, backend: 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m search.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m index.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; about 3 minutes once warmed up")
     parser.add_argument("--json-out", type=Path, default=None, help="write all figures as JSON here")
     parser.add_argument("--cache-dir", type=Path, default=None, help="model/embedding cache (default: env)")
@@ -885,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"Loading backends: {', '.join(backends)}")
     encoders = {b: Encoder(b, ref.location, cache_dir, RECOMMENDED_BATCH_SIZE) for b in backends}
-    from search.embedder import Embedder
+    from search.model.embedder import Embedder
 
     counter = Embedder(encoders["torch"].model, ref)
     passages = news_passages(args.encode_passages, counter.count_tokens, counter.passage_budget)

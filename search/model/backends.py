@@ -18,10 +18,8 @@ opset 17, inputs ``input_ids``/``attention_mask``, output ``last_hidden_state``)
 and an OpenVINO IR. They are written under ``<cache_dir>/backends/<model key>/<artefact>/`` atomically
 (temporary directory, then rename) and loaded from there offline on every later call.
 
-Measured on the 2-core AVX-512 (VNNI + BF16) machine, tokens/s on real news passages vs torch
-float32 in the same run (docs/bench.md): onnx 2.05x, openvino 2.68x, onnx-int8 3.52x (XQuAD MRR@10
-en->ar -0.018: too lossy for the default), openvino-bf16 4.32x with cosine 0.99999 to float32 and
-MRR deltas +0.0008/+0.0011, which is why ``RECOMMENDED_BACKEND`` names it.
+Their speed and quality against torch float32, and why ``RECOMMENDED_BACKEND`` names one, are in
+docs/bench.md.
 
 Threads: ONNX Runtime and OpenVINO use one intra-op thread per core (``OMP_NUM_THREADS`` overrides),
 OpenVINO with the LATENCY hint (one stream, the whole batch on all cores).
@@ -33,7 +31,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -42,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+from search.support import log_stderr
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -54,7 +53,7 @@ RECOMMENDED_BACKEND = "openvino-bf16"
 It is the default (``default_backend``) wherever OpenVINO is installed, which the package requires."""
 
 RECOMMENDED_BATCH_SIZE = 16
-"""Passages per forward pass that measured best with length-sorted batches (32 and 64 were slower)."""
+"""Passages per forward pass with length-sorted batches (the measured best: docs/bench.md)."""
 
 ONNX_OPSET = 17
 ARTEFACT_VERSION = 1
@@ -70,10 +69,6 @@ _ONNX_FILE = "model.onnx"
 _OV_FILE = "openvino_model.xml"
 
 Log = Callable[[str], None]
-
-
-def _log_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def backend_available(backend: str) -> bool:
@@ -119,7 +114,7 @@ def model_key(location: str) -> str:
         if marker.is_file():
             ident = marker.read_text().strip()
         else:
-            from search.models import _directory_fingerprint
+            from search.model.resolve import _directory_fingerprint
 
             ident = _directory_fingerprint(path)
         name = path.name
@@ -131,7 +126,7 @@ def model_key(location: str) -> str:
 
 def artefact_dir(location: str, backend: str, cache_dir: Path | None = None) -> Path:
     """Where the exported files for ``backend`` live (whether or not they exist yet)."""
-    from search.models import default_cache_dir
+    from search.model.resolve import default_cache_dir
 
     if backend not in _ARTEFACT_FOR:
         raise ValueError(f"backend {backend!r} has no exported artefacts")
@@ -140,7 +135,7 @@ def artefact_dir(location: str, backend: str, cache_dir: Path | None = None) -> 
 
 
 def load_sentence_transformer(
-    location: str, backend: str = "torch", cache_dir: Path | None = None, *, log: Log = _log_stderr
+    location: str, backend: str = "torch", cache_dir: Path | None = None, *, log: Log = log_stderr
 ) -> SentenceTransformer:
     """Load a sentence-transformers model on the CPU with the given inference backend.
 
@@ -168,7 +163,7 @@ def load_sentence_transformer(
         model = SentenceTransformer(location, device="cpu")
         model.eval()
         return model
-    _check_runtime(backend)
+    check_runtime(backend)
     model = SentenceTransformer(location, device="cpu")
     model.eval()
     transformer = model[0]
@@ -185,7 +180,7 @@ def load_sentence_transformer(
     return model
 
 
-def _check_runtime(backend: str) -> None:
+def check_runtime(backend: str) -> None:
     if not backend_available(backend):
         package = "onnxruntime" if backend.startswith("onnx") else "openvino"
         raise ImportError(
@@ -199,7 +194,7 @@ def ensure_artefact(
     cache_dir: Path | None = None,
     *,
     torch_model: Any = None,
-    log: Log = _log_stderr,
+    log: Log = log_stderr,
 ) -> Path:
     """Return the artefact directory for ``backend``, exporting it first if it is missing."""
     target = artefact_dir(location, backend, cache_dir)
@@ -377,35 +372,3 @@ class _OpenVinoModel(_RuntimeModel):
     def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         result = self.request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
         return np.array(result[0], dtype=np.float32, copy=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m search.backends [--backend B]``: prepare a backend's artefacts for the default model."""
-    import argparse
-
-    from search.models import resolve_model
-
-    parser = argparse.ArgumentParser(prog="python -m search.backends", description=main.__doc__)
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=None,
-        help=f"default: {RECOMMENDED_BACKEND} when installed, else torch",
-    )
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    backend = args.backend or default_backend()
-    try:
-        location = resolve_model(None, args.cache_dir).location
-        if backend != "torch":
-            _check_runtime(backend)
-            ensure_artefact(location, backend, args.cache_dir)
-    except (OSError, ImportError, ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"backend {backend} ready for {location}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

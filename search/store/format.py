@@ -1,13 +1,14 @@
-"""The index directory on disk: manifest.json, the SQLite database and their integrity checks."""
+"""The index format: file names, format version, SQLite schema, the typed manifest and its checks."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from search.support import sha256_file
+from search.vectors import IndexSpec
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -53,7 +54,11 @@ class IndexOpenError(RuntimeError):
 
 @dataclass(frozen=True)
 class Manifest:
-    """The parsed ``manifest.json`` of an index."""
+    """The parsed ``manifest.json`` of an index, with typed access to what readers need.
+
+    ``data`` keeps the whole document (for display); fields absent from older indexes get the value
+    those indexes were built with (torch backend, ``light`` stemmer, flat index).
+    """
 
     data: dict[str, Any]
 
@@ -70,24 +75,37 @@ class Manifest:
         return int(self.data["model"]["dimension"])
 
     @property
+    def backend(self) -> str:
+        """The inference backend the vectors were made with (indexes before backends: torch)."""
+        return self.data["model"].get("backend", "torch")
+
+    @property
+    def chunker(self) -> dict[str, Any]:
+        """The chunker settings the build recorded."""
+        return dict(self.data.get("chunker", {}))
+
+    @property
+    def stemmer(self) -> str:
+        """The stemmer of the lexical index (indexes before ``light2``: ``light``)."""
+        return self.chunker.get("stemmer", "light")
+
+    @property
+    def index_spec(self) -> IndexSpec:
+        """The FAISS index that was built (``auto`` already resolved to a kind)."""
+        return IndexSpec.from_dict(self.data.get("index", {}))
+
+    @property
     def counts(self) -> dict[str, int]:
         return dict(self.data.get("counts", {}))
 
+    @property
+    def built_at(self) -> str | None:
+        return self.data.get("built_at")
+
 
 def file_checksum(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def write_manifest(directory: Path, data: dict[str, Any]) -> None:
-    """Write the manifest last, with checksums of the files it describes."""
-    data = dict(data)
-    data["format_version"] = FORMAT_VERSION
-    data["files"] = {name: file_checksum(directory / name) for name in (DATABASE, VECTORS)}
-    (directory / MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """A file's size and SHA-256, as the manifest records them."""
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
@@ -128,17 +146,6 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
             raise IndexOpenError(
                 f"{file} is damaged: {file.stat().st_size} bytes, the manifest says {expected['bytes']}"
             )
-        if verify and file_checksum(file)["sha256"] != expected["sha256"]:
+        if verify and sha256_file(file) != expected["sha256"]:
             raise IndexOpenError(f"{file} is damaged: its checksum does not match the manifest")
     return Manifest(data)
-
-
-def create_database(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path)
-    db.executescript(SCHEMA)
-    return db
-
-
-def open_database(path: Path) -> sqlite3.Connection:
-    """Open an index database read-only; safe to share between threads for reads."""
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)

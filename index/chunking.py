@@ -9,6 +9,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from search.text import ARABIC_LETTER_RE
+
 TokenCounter = Callable[[list[str]], list[int]]
 
 # A run of sentence-final punctuation, optionally followed by closing quotes/brackets.
@@ -21,7 +23,6 @@ _URL_RE = re.compile(
     re.IGNORECASE,
 )
 _URL_TRAILING_PUNCT = ".,;:!?؟؛…\"'»”’)]}"
-_ARABIC_LETTER_RE = re.compile(r"[\u0621-\u064a\u066e-\u06d3\u06fa-\u06ff]")
 _OPENERS = "\"'«“‘([{‹"
 _WORD_RE = re.compile(r"\S+")
 _SPACES_RE = re.compile(r"\s*")
@@ -123,7 +124,7 @@ def _is_boundary(
     if end < len(line) and not line[end].isspace():
         # Glued Arabic text ("العراق.وقال") still splits; anything else ("10.5", "U.S", "a.b") does not.
         before, after = line[start - 1] if start else "", line[end]
-        if not (_ARABIC_LETTER_RE.match(before) and _ARABIC_LETTER_RE.match(after)):
+        if not (ARABIC_LETTER_RE.match(before) and ARABIC_LETTER_RE.match(after)):
             return False
     single_dot = match.group().rstrip(_CLOSERS) == "."
     return not (single_dot and _is_abbreviation(line, start, sentence_start))

@@ -1,4 +1,4 @@
-"""`python -m search.eval`: retrieval quality on XQuAD (+ news distractors) and Tatoeba, via the engine."""
+"""`python -m index.eval`: retrieval quality on XQuAD (+ news distractors) and Tatoeba, via the engine."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from search import lexical
-from search.backends import BACKENDS
-from search.searcher import MODES, Ranking, Searcher
+from index.datasets import SHARED_DATA
+from search import MODES, Ranking, Searcher
+from search import stemming as lexical
+from search.model.backends import BACKENDS
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 DEFAULT_WORK = Path("var") / "eval"
 
 
@@ -77,7 +77,7 @@ def xquad(data: Path, limit: int | None = None) -> tuple[list[dict], list[Task]]
 
 def news_distractors(data: Path, count: int) -> list[dict]:
     """``count`` real news articles: half SaudiNewsNet, half ANT v1.1, picked evenly across files."""
-    from search.sources import read_sources
+    from index.sources import read_sources
 
     saudi = sorted((data / "saudinewsnet" / "dataset").glob("*.zip"))[:2]
     ant = sorted(p for p in (data / "antcorpus").iterdir() if p.is_dir())
@@ -143,7 +143,7 @@ def score(task: str, config: str, ranks: Sequence[int | None], seconds: float) -
 def build_corpus(name: str, articles: list[dict], work: Path, embedder, settings, quiet: bool) -> Path:
     """Build (or reuse) a corpus index with the real pipeline; the embedding cache makes reruns cheap."""
     from index.build import build
-    from search.embedder import EmbeddingCache
+    from index.embed import EmbeddingCache
 
     work.mkdir(parents=True, exist_ok=True)
     source = work / f"{name}.jsonl"
@@ -186,8 +186,8 @@ def format_table(rows: Sequence[Scores]) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m search.eval", description=__doc__)
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder (default %(default)s)")
+    p = argparse.ArgumentParser(prog="python -m index.eval", description=__doc__)
+    p.add_argument("--data", type=Path, default=SHARED_DATA, help="shared data folder (default %(default)s)")
     p.add_argument(
         "--work", type=Path, default=DEFAULT_WORK, help="where eval indexes go (default %(default)s)"
     )
@@ -217,7 +217,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from index.build import ChunkSettings
-    from search.embedder import Embedder
+    from search.model.embedder import Embedder
 
     if not (args.data / "xquad").is_dir():
         print(f"error: no benchmark data at {args.data} (pass --data)", file=sys.stderr)

@@ -92,10 +92,6 @@ class Problem:
 ProblemSink = Callable[[Problem], None]
 
 
-class _SkipFile(Exception):
-    """Raised inside a file reader to abandon the rest of the file after reporting a Problem."""
-
-
 def _log_problem(problem: Problem) -> None:
     where = f"{problem.file}:{problem.line}" if problem.line else problem.file
     log.warning("%s: %s", where, problem.reason)

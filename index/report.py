@@ -1,0 +1,105 @@
+"""What a build did and how far it is: the build report, its summary, and progress bars."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.sources import Problem
+
+Progress = Callable[[str, int, int | None], None]
+"""progress(stage, done, total): stage is 'read', 'chunk', 'embed' or 'index'."""
+
+
+def no_progress(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+@dataclass
+class BuildReport:
+    """What a build did; printed as the closing summary."""
+
+    out: Path
+    articles: int = 0
+    passages: int = 0
+    sentences: int = 0
+    duplicates: int = 0
+    conflicting: int = 0
+    replaced: int = 0
+    deleted: int = 0
+    not_found: list[str] = field(default_factory=list)
+    kept_from_previous: int = 0
+    embedded: int = 0
+    from_cache: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.embedded / self.embed_seconds if self.embed_seconds > 0 and self.embedded else 0.0
+        lines = [
+            f"Index written to {self.out}",
+            f"  articles   {self.articles}"
+            + (
+                f" ({self.kept_from_previous} kept from the previous version)"
+                if self.kept_from_previous
+                else ""
+            ),
+            f"  passages   {self.passages}  (sentences {self.sentences})",
+            f"  duplicates {self.duplicates} dropped"
+            + (
+                f" ({self.duplicates - self.conflicting} identical, {self.conflicting} same id with other "
+                "content: the first occurrence was kept)"
+                if self.conflicting
+                else ""
+            )
+            + (f", {self.replaced} replaced" if self.replaced else "")
+            + (f", {self.deleted} deleted" if self.deleted else "")
+            + (f", {len(self.not_found)} id(s) to delete not found" if self.not_found else ""),
+            f"  embedded   {self.embedded} texts in {self.embed_seconds:.1f} s ({rate:.1f}/s), "
+            f"{self.from_cache} from cache",
+            f"  skipped    {len(self.problems)} bad item(s)",
+        ]
+        lines += [f"    {p.file}{f':{p.line}' if p.line else ''}: {p.reason}" for p in self.problems[:20]]
+        if len(self.problems) > 20:
+            lines.append(f"    ... and {len(self.problems) - 20} more")
+        lines.append(f"  time       {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+class StrictModeError(RuntimeError):
+    """``--strict`` was given and some input was bad; nothing was changed."""
+
+
+class ProgressBars:
+    """tqdm progress bars for the build stages (on stderr)."""
+
+    LABELS = {"read": "Reading", "chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bars: dict = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            unit = {"read": "article", "chunk": "article", "embed": "text", "index": "step"}[stage]
+            bar = self.bars[stage] = tqdm(desc=self.LABELS[stage], total=total, unit=unit, file=sys.stderr)
+        if bar.disable:
+            return
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+        if bar.total is not None and done >= bar.total:
+            bar.close()
+            bar.disable = True
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()

@@ -1,0 +1,124 @@
+"""Sentence-transformers wrapper: prompts, token counting and batched encoding."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from search.model.resolve import ModelRef, resolve_model
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+ProgressFn = Callable[[int], None]
+
+
+def _configure_threads() -> None:
+    """Use every core for torch unless the user has chosen a thread count."""
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+class Embedder:
+    """Encodes queries and passages with one sentence-transformers model.
+
+    Queries and passages get the model's own ``query``/``passage`` prompts when it defines them
+    (multilingual-e5 does), so the same class serves models with and without prompts.
+    """
+
+    def __init__(self, model: SentenceTransformer, ref: ModelRef, backend: str = "torch") -> None:
+        self.model = model
+        self.ref = ref
+        self.backend = backend
+        prompts = dict(getattr(model, "prompts", {}) or {})
+        self.query_prompt = prompts.get("query", "")
+        self.passage_prompt = prompts.get("passage", prompts.get("document", ""))
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dimension = int(get_dim() or 0)
+        self.max_tokens = int(model.max_seq_length or 512)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls, name: str | None = None, cache_dir: Path | None = None, backend: str | None = None
+    ) -> Embedder:
+        """Load a model by name (see ``resolve_model``) on the CPU with an inference backend.
+
+        Args:
+            name: the model (default: the offline multilingual-e5-small).
+            cache_dir: model, backend-artefact and embedding cache directory.
+            backend: ``torch`` (float32 reference) or another of ``search.model.backends.BACKENDS``; default
+                ``search.model.backends.default_backend()`` (openvino-bf16 when installed). Other backends
+                give slightly different vectors, so a non-torch backend is part of the fingerprint: an
+                index and its cache entries belong to one backend.
+        """
+        if backend is None:
+            from search.model.backends import default_backend
+
+            backend = default_backend()
+        ref = resolve_model(name, cache_dir)
+        _configure_threads()
+        if backend == "torch":
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(ref.location, device="cpu")
+        else:
+            from search.model.backends import load_sentence_transformer
+
+            model = load_sentence_transformer(ref.location, backend, cache_dir)
+            ref = replace(ref, fingerprint=f"{ref.fingerprint}+{backend}")
+        model.eval()
+        return cls(model, ref, backend)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Content tokens of each text (no specials, no prompt) under the model's tokenizer."""
+        if not texts:
+            return []
+        # verbose=False: counting a long text is not feeding it to the model, so no length warning.
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    @property
+    def passage_budget(self) -> int:
+        """Tokens left for passage text once the specials and the passage prompt are counted."""
+        prompt = self.count_tokens([self.passage_prompt])[0] if self.passage_prompt else 0
+        return self.max_tokens - 2 - prompt
+
+    def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
+        """L2-normalised float32 query vectors, shape ``(len(queries), dimension)``."""
+        return self._encode(queries, self.query_prompt, batch_size=32)
+
+    def encode_passages(
+        self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressFn | None = None
+    ) -> np.ndarray:
+        """L2-normalised float32 passage vectors; texts are sorted by length to limit padding."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt, batch_size)
+            if progress:
+                progress(len(idx))
+        return out
+
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:  # torch modules are not safe to call from several threads at once
+            vectors = self.model.encode(
+                list(texts),
+                prompt=prompt or None,
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -1,0 +1,127 @@
+"""Scoring and fusion: from dense cosines, BM25 scores and sentence cosines to one score per passage.
+
+Pure functions over numbers and rows; no index access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from search.store import PassageRow, SentenceRow
+from search.text import has_arabic, tokenize_for_match
+
+MODES = ("hybrid", "dense", "lexical")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How candidates are found and scored. The defaults are the ones `python -m index.eval` chose.
+
+    Attributes:
+        mode: ``hybrid`` (dense + lexical), ``dense`` or ``lexical``.
+        candidates: how many passages each retriever contributes before fusion.
+        fusion: ``rrf`` (reciprocal rank fusion) or ``weighted`` (cosine + weight x normalised BM25).
+        rrf_k: the RRF constant.
+        lexical_weight: weight of the lexical list in either fusion.
+        sentence_weight: share of the best sentence's cosine in a passage's dense score.
+        script_aware: scale the lexical weight by the share of the query's terms written in Arabic
+            script, so an English question is ranked by meaning while Arabic keywords also match words.
+    """
+
+    mode: str = "hybrid"
+    candidates: int = 100
+    fusion: str = "weighted"
+    rrf_k: float = 60.0
+    lexical_weight: float = 0.05
+    sentence_weight: float = 0.5
+    script_aware: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.fusion not in ("rrf", "weighted"):
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose rrf or weighted")
+
+
+SentenceChoice = tuple[int, int, float | None]
+"""A passage's best sentence: its span in the passage text and its cosine (None: chosen by words)."""
+
+
+def arabic_share(query: str) -> float:
+    """The share of the query's match terms that contain Arabic letters."""
+    terms = tokenize_for_match(query)
+    if not terms:
+        return 0.0
+    return sum(1 for t in terms if has_arabic(t)) / len(terms)
+
+
+def fuse(
+    dense: dict[int, float], lexical_scores: dict[int, float], ranking: Ranking, lexical_weight: float
+) -> dict[int, float]:
+    """Combine dense cosines and BM25 scores into one score per passage (higher is better)."""
+    if ranking.mode == "dense" or not lexical_scores:
+        return dict(dense) if ranking.mode != "lexical" else {}
+    if ranking.mode == "lexical":
+        return dict(lexical_scores)
+    if ranking.fusion == "weighted":
+        top = max(lexical_scores.values()) or 1.0
+        return {
+            i: dense.get(i, 0.0) + lexical_weight * lexical_scores.get(i, 0.0) / top
+            for i in set(dense) | set(lexical_scores)
+        }
+    fused: dict[int, float] = {}
+    for weight, scores in ((1.0, dense), (lexical_weight, lexical_scores)):
+        for rank, pid in enumerate(sorted(scores, key=lambda i: -scores[i]), 1):
+            fused[pid] = fused.get(pid, 0.0) + weight / (ranking.rrf_k + rank)
+    return fused
+
+
+def best_sentences(
+    query: str, qvec: np.ndarray, rows: Mapping[int, PassageRow], sentences: Mapping[int, SentenceRow]
+) -> dict[int, SentenceChoice]:
+    """Per passage: the span (in passage text) of its best sentence for the query, and its cosine.
+
+    Without stored sentence vectors, the sentence sharing most terms with the query is chosen.
+    """
+    query_terms = set(tokenize_for_match(query))
+    out: dict[int, SentenceChoice] = {}
+    for pid, row in rows.items():
+        spans = [sentences[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in sentences]
+        if not spans:
+            out[pid] = (0, len(row.text), None)
+            continue
+        if all(span.vector is not None for span in spans):
+            matrix = np.frombuffer(b"".join(span.vector for span in spans), dtype=np.float16)
+            cosines = matrix.reshape(len(spans), -1).astype(np.float32) @ qvec
+            best, score = int(np.argmax(cosines)), float(cosines.max())
+        else:
+            overlaps = [
+                len(query_terms & set(tokenize_for_match(row.text[s.start - row.start : s.end - row.start])))
+                for s in spans
+            ]
+            best, score = int(np.argmax(overlaps)), None
+        chosen = spans[best]
+        out[pid] = (max(0, chosen.start - row.start), min(row.end, chosen.end) - row.start, score)
+    return out
+
+
+def final_scores(
+    query: str,
+    dense: Mapping[int, float],
+    lexical_scores: Mapping[int, float],
+    sentences: Mapping[int, SentenceChoice],
+    ranking: Ranking,
+) -> dict[int, float]:
+    """One score per candidate: the dense cosine blended with its best sentence's, fused with BM25."""
+    dense_scores = dict(dense)
+    if ranking.sentence_weight:
+        w = ranking.sentence_weight
+        dense_scores = {
+            i: (1 - w) * s + w * sentences[i][2] if i in sentences and sentences[i][2] is not None else s
+            for i, s in dense_scores.items()
+        }
+    lexical_weight = ranking.lexical_weight * (arabic_share(query) if ranking.script_aware else 1.0)
+    return fuse(dense_scores, dict(lexical_scores), ranking, lexical_weight)

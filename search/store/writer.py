@@ -1,0 +1,156 @@
+"""Writing a new index version: the database rows (each insert returns its row id), vectors, manifest."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search.store import fts
+from search.store.format import DATABASE, FORMAT_VERSION, MANIFEST, SCHEMA, VECTORS, file_checksum
+from search.vectors import save_index
+
+
+class IndexWriter:
+    """Writes one new (unpublished) index version directory.
+
+    Args:
+        directory: the staging directory of the version (it must exist and be empty).
+        stemmer: the stemmer the lexical index uses (recorded by the caller in the manifest).
+    """
+
+    def __init__(self, directory: Path, stemmer: str) -> None:
+        self.directory = directory
+        self.stemmer = stemmer
+        self._db = sqlite3.connect(directory / DATABASE)
+        self._db.executescript(SCHEMA)
+        fts.create_table(self._db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group inserts into one transaction (committed on success, rolled back on error)."""
+        with self._db:
+            yield
+
+    def add_article(
+        self,
+        *,
+        key: str,
+        title: str,
+        text: str,
+        url: str | None,
+        date: str | None,
+        source: str | None,
+        author: str | None,
+        category: str | None,
+        origin: str,
+        extra: dict[str, Any],
+    ) -> int:
+        """Insert an article; returns its row id."""
+        cur = self._db.execute(
+            "INSERT INTO articles (key, title, text, url, date, source, author, category, origin, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                title,
+                text,
+                url,
+                date,
+                source,
+                author,
+                category,
+                origin,
+                json.dumps(extra, ensure_ascii=False),
+            ),
+        )
+        return int(cur.lastrowid)
+
+    def add_sentence(self, article_row: int, start: int, end: int) -> int:
+        """Insert a sentence span of an article; returns its row id."""
+        cur = self._db.execute(
+            'INSERT INTO sentences (article_id, start, "end") VALUES (?, ?, ?)', (article_row, start, end)
+        )
+        return int(cur.lastrowid)
+
+    def add_passage(
+        self,
+        article_row: int,
+        *,
+        ordinal: int,
+        start: int,
+        end: int,
+        first_sentence: int,
+        last_sentence: int,
+        n_tokens: int,
+        text: str,
+    ) -> int:
+        """Insert a passage; returns its row id, which is also the FAISS id of its vector."""
+        cur = self._db.execute(
+            'INSERT INTO passages (article_id, ordinal, start, "end", first_sentence, last_sentence, '
+            "n_tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (article_row, ordinal, start, end, first_sentence, last_sentence, n_tokens, text),
+        )
+        return int(cur.lastrowid)
+
+    def add_lexical(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Index ``(passage_id, text)`` pairs for BM25."""
+        fts.add_passages(self._db, rows, self.stemmer)
+
+    def set_sentence_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
+        """Store sentence embeddings (as float16) for the given sentence row ids."""
+        with self._db:
+            self._db.executemany(
+                "UPDATE sentences SET vector = ? WHERE id = ?",
+                ((vec.astype(np.float16).tobytes(), int(i)) for i, vec in zip(ids, vectors)),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def write_vectors(self, index: Any) -> None:
+        """Write the FAISS index of passage vectors."""
+        save_index(index, self.directory / VECTORS)
+
+    def write_manifest(self, data: dict[str, Any]) -> None:
+        """Write the manifest last, with checksums of the files it describes."""
+        write_manifest(self.directory, data)
+
+
+def write_manifest(directory: Path, data: dict[str, Any]) -> None:
+    """Write ``manifest.json`` with the format version and checksums of the data files in ``directory``."""
+    data = dict(data)
+    data["format_version"] = FORMAT_VERSION
+    data["files"] = {name: file_checksum(directory / name) for name in (DATABASE, VECTORS)}
+    (directory / MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def repeat_passages(path: Path, n: int, stemmer: str) -> None:
+    """Benchmark support: repeat a database's passage rows (and their lexical entries) up to ``n`` passages,
+    so lookups see a database of that size. The repeats are copies: term statistics are not a real
+    archive's (docs/bench.md)."""
+    db = sqlite3.connect(path)
+    cols = [r[1] for r in db.execute("PRAGMA table_info(passages)") if r[1] != "id"]
+    names = ", ".join(f'"{c}"' for c in cols)
+    base = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+    has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
+    rows: list[tuple[str, str]] = []
+    if has_fts:
+        rows = db.execute(
+            "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.id"
+        ).fetchall()
+    have = base
+    with db:
+        while have < n:
+            take = min(base, n - have)
+            db.execute(f"INSERT INTO passages ({names}) SELECT {names} FROM passages WHERE id <= ?", (take,))
+            if has_fts:
+                fts.add_passages(
+                    db, [(have + i + 1, f"{rows[i][0]}\n{rows[i][1]}") for i in range(take)], stemmer
+                )
+            have += take
+    db.close()
