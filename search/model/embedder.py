@@ -1,4 +1,4 @@
-"""Sentence-transformers wrapper: prompts, token counting and batched encoding."""
+"""The embedder: prompts, token counting and batched encoding (sentence-transformers or torch-free)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from search.model.resolve import ModelRef, resolve_model
+from search.model.runtime import RuntimeEncoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -28,21 +29,30 @@ def _configure_threads() -> None:
 
 
 class Embedder:
-    """Encodes queries and passages with one sentence-transformers model.
+    """Encodes queries and passages with one model.
 
+    ``model`` is a ``SentenceTransformer`` (torch, or a runtime session inside it) or, for the
+    ONNX/OpenVINO backends of a supported local model, a ``RuntimeEncoder`` that needs no torch.
     Queries and passages get the model's own ``query``/``passage`` prompts when it defines them
     (multilingual-e5 does), so the same class serves models with and without prompts.
     """
 
-    def __init__(self, model: SentenceTransformer, ref: ModelRef, backend: str = "torch") -> None:
+    def __init__(
+        self, model: SentenceTransformer | RuntimeEncoder, ref: ModelRef, backend: str = "torch"
+    ) -> None:
         self.model = model
         self.ref = ref
         self.backend = backend
         prompts = dict(getattr(model, "prompts", {}) or {})
         self.query_prompt = prompts.get("query", "")
         self.passage_prompt = prompts.get("passage", prompts.get("document", ""))
-        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        self.dimension = int(get_dim() or 0)
+        if isinstance(model, RuntimeEncoder):
+            self.dimension = model.dimension
+        else:
+            get_dim = (
+                getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            )
+            self.dimension = int(get_dim() or 0)
         self.max_tokens = int(model.max_seq_length or 512)
         self._lock = threading.Lock()
 
@@ -60,21 +70,28 @@ class Embedder:
                 give slightly different vectors, so a non-torch backend is part of the fingerprint: an
                 index and its cache entries belong to one backend.
         """
-        if backend is None:
-            from search.model.backends import default_backend
+        from search.model import backends, runtime
 
-            backend = default_backend()
+        if backend is None:
+            backend = backends.default_backend()
+        if backend not in backends.BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(backends.BACKENDS)}")
         ref = resolve_model(name, cache_dir)
-        _configure_threads()
         if backend == "torch":
             from sentence_transformers import SentenceTransformer
 
+            _configure_threads()
             model = SentenceTransformer(ref.location, device="cpu")
-        else:
-            from search.model.backends import load_sentence_transformer
-
-            model = load_sentence_transformer(ref.location, backend, cache_dir)
-            ref = replace(ref, fingerprint=f"{ref.fingerprint}+{backend}")
+            model.eval()
+            return cls(model, ref, backend)
+        ref = replace(ref, fingerprint=f"{ref.fingerprint}+{backend}")
+        backends.check_runtime(backend)
+        target = backends.artefact_ready(ref.location, backend, cache_dir)
+        if target is not None and runtime.supports(ref.location):
+            encoder = runtime.RuntimeEncoder(ref.location, backends.open_session(target, backend))
+            return cls(encoder, ref, backend)
+        _configure_threads()  # the first load exports the artefacts with torch
+        model = backends.load_sentence_transformer(ref.location, backend, cache_dir)
         model.eval()
         return cls(model, ref, backend)
 
@@ -82,6 +99,8 @@ class Embedder:
         """Content tokens of each text (no specials, no prompt) under the model's tokenizer."""
         if not texts:
             return []
+        if isinstance(self.model, RuntimeEncoder):
+            return self.model.count_tokens(texts)
         # verbose=False: counting a long text is not feeding it to the model, so no length warning.
         encoded = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
@@ -112,6 +131,9 @@ class Embedder:
     def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if isinstance(self.model, RuntimeEncoder):
+            with self._lock:  # one inference request per model: not safe from several threads at once
+                return self.model.encode(texts, prompt, batch_size)
         with self._lock:  # torch modules are not safe to call from several threads at once
             vectors = self.model.encode(
                 list(texts),
