@@ -619,22 +619,32 @@ def peak_rss_mb() -> float:
 
 
 def probe(
-    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], verify: bool, launched: float
+    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], path: str, launched: float
 ) -> dict[str, Any]:
     """Run in a fresh process: cold start, then end-to-end query timings and peak memory.
 
+    ``path`` is ``before`` (the model inside sentence-transformers, every file hashed at open) or
+    ``after`` (the torch-free encoder where the backend allows it, the quick check at open).
     ``launched`` is the parent's ``time.time()`` just before starting this process, so the cold start
-    includes the interpreter and the imports (torch, transformers, sentence-transformers, faiss).
+    includes the interpreter and the imports.
     """
+    from dataclasses import replace
+
     from search.model.embedder import Embedder
     from search.searcher import Searcher
+    from search.store import read_manifest
 
     t_import = time.time()
-    ref = resolve_model(None, cache_dir)
-    model = load_sentence_transformer(ref.location, backend, cache_dir)
-    embedder = Embedder(model, ref, backend)
+    if path == "before":
+        ref = resolve_model(None, cache_dir)
+        embedder = Embedder(load_sentence_transformer(ref.location, backend, cache_dir), ref, backend)
+    else:
+        embedder = Embedder.load(None, cache_dir, backend=backend)
+    # The scaled bench indexes share one database whatever the backend: only speed is measured here.
+    fingerprint = read_manifest(index_dir, verify=False).model_fingerprint
+    embedder.ref = replace(embedder.ref, fingerprint=fingerprint)
     t_model = time.time()
-    searcher = Searcher.open(index_dir, embedder=embedder, verify=verify)
+    searcher = Searcher.open(index_dir, embedder=embedder, verify="full" if path == "before" else "quick")
     t_open = time.time()
     searcher.search(queries[0], 10)
     t_first = time.time()
@@ -662,7 +672,9 @@ def probe(
             "index_open": t_open - t_model,
             "first_query": t_first - t_open,
         },
-        "verify": verify,
+        "path": path,
+        "encoder": type(embedder.model).__name__,
+        "torch_imported": "torch" in sys.modules,
         "queries": len(queries) - 1,
         "latency": latency["hybrid"],
         "latency_dense": latency["dense"],
@@ -671,10 +683,10 @@ def probe(
 
 
 def run_probe(
-    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], verify: bool
+    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], path: str
 ) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
-        spec = {"dir": str(index_dir), "backend": backend, "queries": queries, "verify": verify}
+        spec = {"dir": str(index_dir), "backend": backend, "queries": queries, "path": path}
         json.dump(spec, fh)
         arg = fh.name
     try:
@@ -692,6 +704,63 @@ def run_probe(
     if done.returncode != 0:
         raise RuntimeError(f"search probe failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------- cold start
+
+COLD_QUERY = "When will Biden and Putin speak?"
+PAGE_PROBE = """
+import sys, time
+started = time.time()
+from streamlit.testing.v1 import AppTest
+app = AppTest.from_file(sys.argv[1], default_timeout=120)
+app.run()
+assert not app.exception, app.exception
+app.text_input[0].input(sys.argv[2]).run()
+assert not app.exception, app.exception
+print(time.time() - started)
+"""
+
+
+def _timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:4])} failed: {done.stderr[-1500:]}")
+    return time.perf_counter() - started
+
+
+def bench_cold_start(work: Path, cache_dir: Path, backend: str, rounds: int) -> dict[str, Any]:
+    """Launch -> first result of ``python -m search`` on the seed index, and the page's first answer
+    (AppTest in a fresh process: imports, index and model load, one search), before and after the
+    torch-free query path. Medians of interleaved rounds; "before" loads the model inside
+    sentence-transformers (``ARABIC_NEWS_SEARCH_TORCH_FREE=0``) and hashes every file."""
+    seed = work / "seed-index"
+    env = {**os.environ, "ARABIC_NEWS_SEARCH_CACHE": str(cache_dir)}
+    if not (seed / "manifest.json").exists():
+        build = [
+            sys.executable,
+            "-m",
+            "index.build",
+            "--out",
+            str(seed),
+            "seeds/",
+            "--quiet",
+            "--backend",
+            backend,
+        ]
+        _timed(build, env)
+    before_env = {**env, "ARABIC_NEWS_SEARCH_TORCH_FREE": "0"}
+    cli = [sys.executable, "-m", "search", COLD_QUERY, "--index", str(seed), "-k", "3"]
+    page = [sys.executable, "-c", PAGE_PROBE, str(PROJECT_ROOT / "app.py"), COLD_QUERY]
+    page_env = {**env, "ARABIC_NEWS_SEARCH_INDEX": str(seed)}
+    times: dict[str, list[float]] = {"cli_before": [], "cli_after": [], "page_before": [], "page_after": []}
+    for _ in range(rounds):
+        times["cli_before"].append(_timed([*cli, "--verify", "full"], before_env))
+        times["cli_after"].append(_timed(cli, env))
+        times["page_before"].append(_timed(page, {**page_env, "ARABIC_NEWS_SEARCH_TORCH_FREE": "0"}))
+        times["page_after"].append(_timed(page, page_env))
+    return {name: float(np.median(values)) for name, values in times.items()} | {"rounds": rounds}
 
 
 # ----------------------------------------------------------------------------------------- rebuild
@@ -824,7 +893,7 @@ def main(argv: list[str] | None = None) -> int:
                     spec["backend"],
                     cache_dir,
                     spec["queries"],
-                    spec["verify"],
+                    spec["path"],
                     args.launched or time.time(),
                 )
             )
@@ -903,7 +972,12 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         default_kind = resolve_spec(IndexSpec(kind="auto"), size).kind
         e2e = {}
-        for label, backend, kind in (("before", "torch", "flat"), ("after", chosen, default_kind)):
+        configs = (
+            ("before", "torch", "flat", "before"),
+            ("st", chosen, default_kind, "before"),
+            ("after", chosen, default_kind, "after"),
+        )
+        for label, backend, kind, path in configs:
             if kind not in per_kind:
                 continue
             entry = per_kind[kind]
@@ -912,12 +986,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             log(f"  search process {label}: {backend} + {kind} at {size} (cold start, latency, memory)")
             e2e[label] = dict(
-                run_probe(directory, backend, cache_dir, probe_queries, True), backend=backend, kind=kind
+                run_probe(directory, backend, cache_dir, probe_queries, path), backend=backend, kind=kind
             )
             e2e[label]["vectors_bytes_per_passage"] = entry["bytes_per_passage"]
             db_bytes = (directory / "passages.sqlite").stat().st_size
             e2e[label]["database_bytes_per_passage"] = db_bytes / size
         results["end_to_end"][str(size)] = e2e
+    log("Cold start on the seed index: python -m search and the page, before/after")
+    results["cold_start"] = bench_cold_start(work, cache_dir, chosen, rounds=3)
     if not args.no_rebuild:
         log("Rebuild: adding articles with build(update=True) and the embedding cache")
         results["rebuild"] = bench_rebuild(real, work, embedder, cache_dir, chosen, 20 if args.quick else 100)
@@ -1077,6 +1153,13 @@ def render(results: dict[str, Any]) -> str:
         "cold start parts (s)",
     ]
     lines += _table(header, rows)
+    if "cold_start" in results:
+        c = results["cold_start"]
+        lines.append(
+            f"\nCold start on the seed index (median of {c['rounds']}, launch -> first result): "
+            f"python -m search {c['cli_before']:.1f} s before -> {c['cli_after']:.1f} s after; "
+            f"page (AppTest, fresh process) {c['page_before']:.1f} s -> {c['page_after']:.1f} s"
+        )
     if "rebuild" in results:
         r = results["rebuild"]
         lines.append(

@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--article", default=None, help="rank only this article's passages (its id)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="model cache directory")
     parser.add_argument("--json", action="store_true", help="print results as JSON lines")
+    parser.add_argument(
+        "--verify",
+        choices=("quick", "full"),
+        default="quick",
+        help="check the index files at open: quick (default: whole SHA-256 of small files, sampled "
+        "digest of large ones) or full (SHA-256 of every file)",
+    )
     args = parser.parse_args(argv)
 
     from search.options import SearchOptions, check_k
@@ -45,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             mode=args.mode,
             article_id=args.article,
         )
-        searcher = Searcher.open(args.index, cache_dir=args.cache_dir)
+        searcher = Searcher.open(args.index, cache_dir=args.cache_dir, verify=args.verify)
         hits = searcher.search(args.query, k=args.k, options=options)
     except (IndexOpenError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

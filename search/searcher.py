@@ -20,7 +20,7 @@ from search import retrieval
 from search.model.embedder import Embedder
 from search.options import SearchOptions, check_k, validate_query
 from search.ranking import MODES, Ranking, best_sentences, final_scores
-from search.store import IndexOpenError, IndexVersion, LiveIndex, Manifest, open_version
+from search.store import IndexOpenError, IndexVersion, LiveIndex, Manifest, open_version, read_manifest
 
 __all__ = ["MODES", "Hit", "Ranking", "SearchOptions", "Searcher", "Timings", "search", "validate_query"]
 
@@ -79,7 +79,7 @@ class Searcher:
     next query switches to it; queries already running finish on the version they started with.
     """
 
-    def __init__(self, path: Path, embedder: Embedder, version: IndexVersion, verify: bool) -> None:
+    def __init__(self, path: Path, embedder: Embedder, version: IndexVersion, verify: bool | str) -> None:
         self.path = path
         self.embedder = embedder
         self._live = LiveIndex(
@@ -102,9 +102,12 @@ class Searcher:
         *,
         embedder: Embedder | None = None,
         cache_dir: Path | None = None,
-        verify: bool = True,
+        verify: bool | str = True,
     ) -> Searcher:
         """Open an index, loading the model it was built with (unless one is given).
+
+        ``verify`` is how the files are checked against the manifest (``"quick"``/True by default: whole
+        SHA-256 of small files, a sampled digest of large ones; ``"full"``; see ``store.read_manifest``).
 
         Raises:
             IndexOpenError: the index is missing, damaged, or was built with another model.
@@ -127,6 +130,14 @@ class Searcher:
                 "or rebuild the index."
             )
         return cls(path, embedder, version, verify)
+
+    def verify(self) -> None:
+        """Check every file of the version being searched against its full SHA-256.
+
+        Raises:
+            IndexOpenError: a file does not match its manifest.
+        """
+        read_manifest(self._live.current().path, verify="full")
 
     @property
     def manifest(self) -> Manifest:

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 ProgressFn = Callable[[int], None]
 
+TORCH_FREE_ENV = "ARABIC_NEWS_SEARCH_TORCH_FREE"
+"""Set to 0 to load ONNX/OpenVINO models inside sentence-transformers (the path before the torch-free
+encoder; the bench measures both)."""
+
 
 def _configure_threads() -> None:
     """Use every core for torch unless the user has chosen a thread count."""
@@ -87,7 +91,8 @@ class Embedder:
         ref = replace(ref, fingerprint=f"{ref.fingerprint}+{backend}")
         backends.check_runtime(backend)
         target = backends.artefact_ready(ref.location, backend, cache_dir)
-        if target is not None and runtime.supports(ref.location):
+        torch_free = os.environ.get(TORCH_FREE_ENV, "1") != "0"
+        if torch_free and target is not None and runtime.supports(ref.location):
             encoder = runtime.RuntimeEncoder(ref.location, backends.open_session(target, backend))
             return cls(encoder, ref, backend)
         _configure_threads()  # the first load exports the artefacts with torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,17 +104,65 @@ class Manifest:
         return self.data.get("built_at")
 
 
+FULL_CHECK_MAX_BYTES = 64 << 20
+"""Files up to this size are hashed whole every time an index is opened; larger ones get the sampled
+check at open (size + SHA-256 of their first and last MiB) and the full hash on demand
+(``verify="full"``, ``Searcher.verify()``, ``python -m search --verify``)."""
+
+_SAMPLE = 1 << 20
+
+VERIFY_LEVELS = ("none", "quick", "full")
+
+
+def sample_digest(path: Path) -> str:
+    """SHA-256 of a file's size, first MiB and last MiB: cheap, and catches truncation and swapped files."""
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with path.open("rb") as fh:
+        digest.update(fh.read(_SAMPLE))
+        if size > _SAMPLE:
+            fh.seek(max(_SAMPLE, size - _SAMPLE))
+            digest.update(fh.read(_SAMPLE))
+    return digest.hexdigest()
+
+
 def file_checksum(path: Path) -> dict[str, Any]:
-    """A file's size and SHA-256, as the manifest records them."""
-    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    """A file's size, SHA-256 and sampled digest, as the manifest records them."""
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path), "sample_sha256": sample_digest(path)}
 
 
-def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
+def _verify_level(verify: bool | str) -> str:
+    level = {True: "quick", False: "none"}.get(verify, verify) if isinstance(verify, bool) else verify
+    if level not in VERIFY_LEVELS:
+        raise ValueError(f"verify must be one of {', '.join(VERIFY_LEVELS)}, not {verify!r}")
+    return level
+
+
+def _check_file(file: Path, expected: dict[str, Any], level: str) -> None:
+    if not file.is_file():
+        raise IndexOpenError(f"{file} is missing")
+    size = file.stat().st_size
+    if size != expected["bytes"]:
+        raise IndexOpenError(f"{file} is damaged: {size} bytes, the manifest says {expected['bytes']}")
+    if level == "none":
+        return
+    whole = level == "full" or size <= FULL_CHECK_MAX_BYTES or "sample_sha256" not in expected
+    if whole:
+        if sha256_file(file) != expected["sha256"]:
+            raise IndexOpenError(f"{file} is damaged: its checksum does not match the manifest")
+    elif sample_digest(file) != expected["sample_sha256"]:
+        raise IndexOpenError(f"{file} is damaged: its sampled checksum does not match the manifest")
+
+
+def read_manifest(directory: Path, *, verify: bool | str = True) -> Manifest:
     """Read and check an index's manifest.
 
     Args:
         directory: the index directory.
-        verify: also compare each file's size and SHA-256 with the manifest.
+        verify: ``"quick"`` (or True): sizes, plus the SHA-256 of files up to ``FULL_CHECK_MAX_BYTES`` and
+            the sampled digest of larger ones; ``"full"``: the SHA-256 of every file; ``"none"`` (or
+            False): sizes only.
 
     Raises:
         IndexOpenError: missing directory or files, unknown format, or a file that does not match.
@@ -138,14 +187,7 @@ def read_manifest(directory: Path, *, verify: bool = True) -> Manifest:
     missing = [name for name in (DATABASE, VECTORS) if name not in files]
     if missing:
         raise IndexOpenError(f"{path} has no checksum for {', '.join(missing)}; the index cannot be verified")
+    level = _verify_level(verify)
     for name, expected in files.items():
-        file = directory / name
-        if not file.is_file():
-            raise IndexOpenError(f"{file} is missing")
-        if file.stat().st_size != expected["bytes"]:
-            raise IndexOpenError(
-                f"{file} is damaged: {file.stat().st_size} bytes, the manifest says {expected['bytes']}"
-            )
-        if verify and sha256_file(file) != expected["sha256"]:
-            raise IndexOpenError(f"{file} is damaged: its checksum does not match the manifest")
+        _check_file(directory / name, expected, level)
     return Manifest(data)

@@ -27,7 +27,7 @@ class IndexVersion:
         return self.path.name
 
 
-def open_version(path: Path, *, verify: bool = True) -> IndexVersion:
+def open_version(path: Path, *, verify: bool | str = True) -> IndexVersion:
     """Open one version directory, checking its manifest, files and dimension.
 
     Raises:
@@ -55,12 +55,12 @@ class LiveIndex:
     Args:
         path: the index path (the symlink ``index.build`` publishes).
         version: the version already opened.
-        verify: check file hashes when opening newer versions.
+        verify: how newer versions are checked when opened (see ``read_manifest``).
         accepts: whether a newly published version may replace the current one (same model).
     """
 
     def __init__(
-        self, path: Path, version: IndexVersion, *, verify: bool, accepts: Callable[[Manifest], bool]
+        self, path: Path, version: IndexVersion, *, verify: bool | str, accepts: Callable[[Manifest], bool]
     ) -> None:
         self.path = path
         self._version = version
