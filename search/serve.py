@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 if TYPE_CHECKING:
-    from search import Hit, Searcher
+    from search import Hit, Searcher, SearchOptions
 
 log = logging.getLogger("search.serve")
 
@@ -84,16 +84,18 @@ class SearchParams(BaseModel):
             raise ValueError("date_from is after date_to")
         return self
 
-    def options(self) -> dict[str, Any]:
-        """Keyword arguments for Searcher.search, apart from the query and k."""
-        return {
-            "mode": self.mode,
-            "per_article": self.per_article or None,
-            "sources": self.sources or None,
-            "date_from": self.date_from.isoformat() if self.date_from else None,
-            "date_to": self.date_to.isoformat() if self.date_to else None,
-            "article_id": self.article_id,
-        }
+    def options(self) -> SearchOptions:
+        """The search options (everything but the query and k) for Searcher.search."""
+        from search.options import SearchOptions
+
+        return SearchOptions(
+            mode=self.mode,
+            per_article=self.per_article or None,
+            sources=tuple(self.sources or ()),
+            date_from=self.date_from.isoformat() if self.date_from else None,
+            date_to=self.date_to.isoformat() if self.date_to else None,
+            article_id=self.article_id,
+        )
 
 
 class SearchQuery(SearchParams):
@@ -404,7 +406,7 @@ def create_app(
         query = _validate_query(params.q)
         started = time.perf_counter()
         try:
-            hits = searcher.search(query, k=params.offset + params.k, **params.options())
+            hits = searcher.search(query, k=params.offset + params.k, options=params.options())
         except ValueError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from exc
         took = (time.perf_counter() - started) * 1000
@@ -431,10 +433,10 @@ def create_app(
         try:
             if shared:
                 depth = first.offset + first.k
-                ranked = searcher.search_batch(queries, k=depth, **first.options())
+                ranked = searcher.search_batch(queries, k=depth, options=first.options())
             else:
                 ranked = [
-                    searcher.search(q, k=p.offset + p.k, **p.options())
+                    searcher.search(q, k=p.offset + p.k, options=p.options())
                     for q, p in zip(queries, batch.queries)
                 ]
         except ValueError as exc:
