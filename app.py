@@ -1,9 +1,4 @@
-"""Streamlit page for cross-lingual (English/Arabic) semantic search over Arabic news.
-
-Run it with ``streamlit run app.py`` (optionally ``-- --index DIR``, or set
-``ARABIC_NEWS_SEARCH_INDEX``). The page only calls the engine (``search.searcher`` and
-``index.build``); every string that comes from the index is HTML-escaped before it is rendered.
-"""
+"""Streamlit page for cross-lingual (English/Arabic) search over Arabic news; index text is always escaped."""
 
 from __future__ import annotations
 
@@ -16,16 +11,46 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from index.build import BuildReport, build
 from index.embed import EmbeddingCache
 from search import MODES, Hit, IndexOpenError, Searcher, validate_query
 from search.model.embedder import Embedder
+from search.present import (
+    REFERENCE_SENTENCES,
+    Card,
+    PageSettings,
+    Segment,
+    Timeline,
+    as_date,
+    background,
+    export_rows,
+    group_hits,
+    hidden_by_dates,
+    in_range,
+    is_weak_match,
+    layers,
+    matched_passages,
+    nearest_in_time,
+    parse_params,
+    snap_span,
+    source_counts,
+    span_from_selection,
+    timeline,
+    to_csv,
+    to_json,
+    to_params,
+)
 from search.text import has_arabic
 
 APP_DIR = Path(__file__).resolve().parent
@@ -37,6 +62,18 @@ ARABIC_FONTS = (
     '"Noto Naskh Arabic", "Amiri", "Scheherazade New", "Geeza Pro", "Traditional Arabic", "Arial", sans-serif'
 )
 SEARCH_MODES = MODES
+DEFAULTS = PageSettings()
+FACET_K = 300  # matching articles (best passage each) the timeline and the source counts are drawn from
+WHO_LIMIT = 20
+ARTICLE_PASSAGES_K = 1000
+NEIGHBOURS = 3
+NEIGHBOUR_POOL = 100
+NEIGHBOUR_WINDOWS = (3, 31, 366, 3660, 36600)  # days either side searched for neighbours, widened as needed
+CSV_NAME = "news-search-results.csv"
+JSON_NAME = "news-search-results.json"
+AXIS_FORMATS = {"day": "%d %b %Y", "week": "%d %b %Y", "month": "%b %Y", "year": "%Y"}
+IN_RANGE_COLOR = "#1f6feb"
+OUT_OF_RANGE_COLOR = "#c9d3e0"
 
 EXAMPLES = (
     "When will Biden and Putin speak?",
@@ -55,12 +92,14 @@ LABELS: dict[str, dict[str, str]] = {
         "search": "Search",
         "examples": "Try an example:",
         "settings": "Search settings",
-        "k": "Number of results",
+        "k": "Articles shown",
         "per_article": "Passages per article",
         "mode": "Search method",
         "sources": "Sources",
-        "dates": "Date range",
+        "date_from": "From",
+        "date_to": "To",
         "dates_note": "Narrowing the dates hides articles that have no date.",
+        "all_dates": "Show all dates",
         "index": "The index",
         "articles": "Articles",
         "passages": "Passages",
@@ -79,19 +118,38 @@ LABELS: dict[str, dict[str, str]] = {
         "bad_names": "Ignored files with unusable names: {names}",
         "no_files": "Choose at least one file first.",
         "upload_failed": "The files could not be added: {error}",
-        "results": "{n} results",
+        "results": "{n} articles",
         "no_results": "No passages match. Try other words, or widen the filters.",
         "timing": "Answered in {total} ms — embedding {embed} ms, search {search} ms",
         "empty": "Type a question or some keywords (English or Arabic), or click an example.",
         "bad_query": "That query cannot be searched: {error}",
+        "weak": "Nothing matches this query well: the articles below are only the nearest ones.",
         "relevance": "relevance",
         "all_sources": "All sources",
         "modes": "Hybrid (meaning + words)|Meaning only|Words only",
         "open": "Open original ↗",
-        "whole": "Whole article",
-        "more": "More from this article",
-        "more_title": "All passages of “{title}” for this query",
+        "read": "Read the article",
         "back": "← Back to all results",
+        "matched": "{n} passage(s) matching “{query}” are highlighted.",
+        "neighbours": "Around that date in {source}",
+        "earlier": "Earlier",
+        "later": "Later",
+        "no_neighbours": "No other dated articles from this source.",
+        "when": "When",
+        "when_help": "Matching articles per {unit} among the best {total} matches (all dates). "
+        "Drag across the bars to narrow the dates.",
+        "units": "day|week|month|year",
+        "undated": "Without a date: {n}.",
+        "count": "Articles",
+        "period": "Period",
+        "who": "Who",
+        "who_help": "Matching articles per source, within the dates. Click a source to filter by it.",
+        "dates_hidden": "The dates {start} – {end} hide {n} of the {total} best-matching articles.",
+        "sources_hidden": "The source filter hides {n} of the {total} best-matching articles in these dates.",
+        "download_csv": "Download CSV",
+        "download_json": "Download JSON",
+        "bad_param": "The link's “{name}={value}” was not understood; the default is used instead.",
+        "bad_article": "The article in the link is not in the index.",
         "no_index": "No index found at {path}.",
         "how_to_build": "Build one from the seed articles with this command (run it in the project folder), "
         "then reload this page:",
@@ -108,12 +166,14 @@ LABELS: dict[str, dict[str, str]] = {
         "search": "ابحث",
         "examples": "جرّب مثالاً:",
         "settings": "إعدادات البحث",
-        "k": "عدد النتائج",
+        "k": "عدد المقالات المعروضة",
         "per_article": "عدد المقاطع من كل مقال",
         "mode": "طريقة البحث",
         "sources": "المصادر",
-        "dates": "الفترة الزمنية",
+        "date_from": "من",
+        "date_to": "إلى",
         "dates_note": "تضييق الفترة يخفي المقالات التي ليس لها تاريخ.",
+        "all_dates": "كل التواريخ",
         "index": "الفهرس",
         "articles": "المقالات",
         "passages": "المقاطع",
@@ -131,19 +191,38 @@ LABELS: dict[str, dict[str, str]] = {
         "bad_names": "تم تجاهل ملفات بأسماء غير صالحة: {names}",
         "no_files": "اختر ملفاً واحداً على الأقل أولاً.",
         "upload_failed": "تعذرت إضافة الملفات: {error}",
-        "results": "{n} نتيجة",
+        "results": "{n} مقالاً",
         "no_results": "لا توجد مقاطع مطابقة. جرّب كلمات أخرى أو وسّع عوامل التصفية.",
         "timing": "الإجابة في {total} مللي ثانية — التضمين {embed}، البحث {search}",
         "empty": "اكتب سؤالاً أو كلمات بحث (بالعربية أو بالإنجليزية)، أو اضغط على مثال.",
         "bad_query": "لا يمكن البحث بهذا الاستعلام: {error}",
+        "weak": "لا شيء يطابق هذا الاستعلام جيداً: المقالات أدناه هي الأقرب فقط.",
         "relevance": "الصلة",
         "all_sources": "كل المصادر",
         "modes": "هجين (المعنى + الكلمات)|المعنى فقط|الكلمات فقط",
         "open": "فتح المقال الأصلي ↗",
-        "whole": "المقال كاملاً",
-        "more": "المزيد من هذا المقال",
-        "more_title": "كل مقاطع «{title}» لهذا الاستعلام",
+        "read": "اقرأ المقال",
         "back": "→ العودة إلى كل النتائج",
+        "matched": "تم تمييز {n} مقطع(اً) يطابق «{query}».",
+        "neighbours": "حول ذلك التاريخ في {source}",
+        "earlier": "قبله",
+        "later": "بعده",
+        "no_neighbours": "لا توجد مقالات أخرى مؤرخة من هذا المصدر.",
+        "when": "متى",
+        "when_help": "عدد المقالات المطابقة لكل {unit} بين أفضل {total} نتيجة (كل التواريخ). "
+        "اسحب فوق الأعمدة لتضييق الفترة.",
+        "units": "يوم|أسبوع|شهر|سنة",
+        "undated": "بلا تاريخ: {n}.",
+        "count": "المقالات",
+        "period": "الفترة",
+        "who": "من",
+        "who_help": "عدد المقالات المطابقة لكل مصدر ضمن الفترة. اضغط على مصدر للتصفية به.",
+        "dates_hidden": "الفترة {start} – {end} تخفي {n} من أفضل {total} مقالاً مطابقاً.",
+        "sources_hidden": "تصفية المصادر تخفي {n} من أفضل {total} مقالاً مطابقاً في هذه الفترة.",
+        "download_csv": "تنزيل CSV",
+        "download_json": "تنزيل JSON",
+        "bad_param": "لم تُفهم القيمة «{name}={value}» في الرابط؛ استُخدمت القيمة الافتراضية.",
+        "bad_article": "المقال المذكور في الرابط غير موجود في الفهرس.",
         "no_index": "لا يوجد فهرس في {path}.",
         "how_to_build": "أنشئ فهرساً من المقالات الأولية بهذا الأمر (في مجلد المشروع) ثم أعد تحميل الصفحة:",
         "index_error": "تعذر فتح الفهرس في {path}: {error}",
@@ -159,8 +238,9 @@ BASE_CSS = f"""
 .result-head {{ display: flex; align-items: baseline; gap: 0.6rem; }}
 .result-rank {{ background: #1f6feb; color: #fff; border-radius: 999px; padding: 0.05rem 0.55rem;
   font-weight: 600; font-size: 0.85rem; flex: none; }}
-.result-title {{ text-align: start; font-weight: 600; font-size: 1.15rem; font-family: {ARABIC_FONTS};
-  flex: 1; }}
+.result-title, .article-title {{ text-align: start; font-weight: 600; font-size: 1.15rem;
+  font-family: {ARABIC_FONTS}; flex: 1; }}
+.article-title {{ font-size: 1.6rem; margin: 0.5rem 0; }}
 .result-meta {{ color: #667085; font-size: 0.85rem; margin: 0.2rem 0 0.35rem 0; }}
 .result-meta a {{ color: #1f6feb; }}
 .score {{ display: flex; align-items: center; gap: 0.5rem; font-size: 0.8rem; color: #667085; }}
@@ -168,14 +248,16 @@ BASE_CSS = f"""
 .score-fill {{ height: 100%; background: linear-gradient(90deg, #53b1fd, #1f6feb); border-radius: 999px; }}
 .passage, .article-text {{ direction: rtl; text-align: right; unicode-bidi: isolate;
   font-family: {ARABIC_FONTS}; font-size: 1.2rem; line-height: 2; margin-top: 0.5rem; }}
-.passage mark, .article-text mark.answer {{ background: #fff3b0; color: inherit; padding: 0.1rem 0.15rem;
-  border-radius: 0.2rem; }}
-.article-text {{ font-size: 1.1rem; max-height: 28rem; overflow-y: auto; }}
-.article-text mark.passage-span {{ background: #e8f1ff; color: inherit; }}
+.passage mark, .article-text mark {{ color: inherit; padding: 0.1rem 0.15rem; border-radius: 0.2rem; }}
+.passage mark.answer, .article-text mark.answer {{ background: #fff3b0; }}
+.passage mark.best {{ background: #ffe066; }}
+.gap {{ color: #98a2b3; text-align: center; line-height: 1; }}
+.article-text {{ font-size: 1.15rem; }}
+.article-text mark.passage-span {{ background: #e8f1ff; }}
 .timing {{ color: #667085; font-size: 0.85rem; }}
 .index-facts {{ width: 100%; font-size: 0.9rem; }}
 .index-facts td:last-child {{ overflow-wrap: anywhere; }}
-[class*="st-key-example-"] p {{ unicode-bidi: plaintext; }}
+[class*="st-key-example-"] p, [class*="st-key-nb-"] p {{ unicode-bidi: plaintext; }}
 [data-testid="stAppDeployButton"] {{ display: none; }}
 </style>
 """
@@ -186,10 +268,46 @@ RTL_CSS = """
 [data-testid="stMain"] [data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"],
 [data-testid="stSidebar"] [data-testid="stMarkdownContainer"],
 [data-testid="stWidgetLabel"] { text-align: start; }
-[data-testid="stMain"] h1, [data-testid="stSidebar"] h3 { text-align: start; }
+[data-testid="stMain"] h1, [data-testid="stMain"] h3, [data-testid="stSidebar"] h3 { text-align: start; }
 [data-testid="stDateInput"] input { direction: ltr; text-align: right; }
+[data-testid="stVegaLiteChart"] { direction: ltr; }
 </style>
 """
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The search settings from the sidebar; a date side is None unless the user narrowed it."""
+
+    k: int
+    per_article: int
+    mode: str
+    sources: tuple[str, ...]
+    date_from: str | None
+    date_to: str | None
+
+    @property
+    def narrowed_dates(self) -> bool:
+        return bool(self.date_from or self.date_to)
+
+    def options(self, *, dates: bool = True, sources: bool = True) -> dict[str, Any]:
+        """Keyword options for ``Searcher.search`` (filters left out on request)."""
+        out: dict[str, Any] = {"mode": self.mode}
+        if sources and self.sources:
+            out["sources"] = self.sources
+        if dates:
+            out.update(date_from=self.date_from, date_to=self.date_to)
+        return out
+
+
+@dataclass(frozen=True)
+class IndexFacts:
+    """What the filters offer, read from the published version being searched."""
+
+    version: str
+    sources: tuple[str, ...]
+    first: date | None
+    last: date | None
 
 
 # ---------------------------------------------------------------- configuration
@@ -232,12 +350,48 @@ def open_searcher(index_path: str) -> Searcher:
     return searcher
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_facts(
+    _searcher: Searcher, path: str, version: str
+) -> tuple[list[str], tuple[str | None, str | None]]:
+    """Sources and date range of one published version (``path`` and ``version`` are the cache key)."""
+    return _searcher.sources(), _searcher.date_range()
+
+
+def index_facts(searcher: Searcher) -> IndexFacts:
+    """The filters' choices and bounds for the version the searcher now follows."""
+    version = searcher.version
+    sources, (first, last) = cached_facts(searcher, str(searcher.path), version)
+    return IndexFacts(version, tuple(sources), as_date(first), as_date(last))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_search(
+    _searcher: Searcher, path: str, version: str, query: str, k: int, options: tuple[tuple[str, Any], ...]
+) -> tuple[list[Hit], tuple[float, float, float]]:
+    """One search, remembered per index version; returns the hits and (total, embed, search) seconds."""
+    hits = _searcher.search(query, k, **dict(options))
+    t = _searcher.last_timings
+    return hits, (t.total, t.embed, t.search + t.fetch)
+
+
+def run_query(searcher: Searcher, query: str, k: int, **options: Any) -> tuple[list[Hit], tuple[float, ...]]:
+    """``Searcher.search`` through the cache; raises ValueError for a query it refuses."""
+    key = tuple(sorted((name, value) for name, value in options.items() if value not in (None, ())))
+    return cached_search(searcher, str(searcher.path), searcher.version, query, k, key)
+
+
 # ---------------------------------------------------------------- HTML rendering (all index text escaped)
 
 
 def esc(text: object) -> str:
     """HTML-escape ``text`` for st.markdown; ``$`` is escaped too so it is never read as LaTeX."""
     return html.escape(str(text), quote=True).replace("$", "&#36;").replace("\n", "<br>")
+
+
+def md_escape(text: str) -> str:
+    """``text`` for a widget label (Markdown): its Markdown punctuation is backslash-escaped."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~:$])", r"\\\1", " ".join(text.split()))
 
 
 def safe_url(url: str | None) -> str | None:
@@ -249,15 +403,6 @@ def safe_url(url: str | None) -> str | None:
     except ValueError:
         return None
     return url.strip() if scheme in ("http", "https") else None
-
-
-def marked(text: str, start: int, end: int, css_class: str = "") -> str:
-    """``text`` escaped, with ``text[start:end]`` wrapped in <mark>."""
-    start, end = max(0, min(start, len(text))), max(0, min(end, len(text)))
-    if end <= start:
-        return esc(text)
-    attr = f' class="{css_class}"' if css_class else ""
-    return f"{esc(text[:start])}<mark{attr}>{esc(text[start:end])}</mark>{esc(text[end:])}"
 
 
 def text_dir(text: str) -> str:
@@ -274,39 +419,59 @@ def score_bar(score: float, best: float, labels: dict[str, str]) -> str:
     )
 
 
-def card_html(hit: Hit, best: float, labels: dict[str, str]) -> str:
-    """One result card: rank, title, source/date/link, score bar and the passage with its best sentence."""
-    meta = [f"<bdi>{esc(hit.source)}</bdi>"] if hit.source else []
-    if hit.date:
-        meta.append(esc(hit.date[:10]))
-    url = safe_url(hit.url)
-    if url:
+def meta_html(source: str | None, when: str | None, url: str | None, labels: dict[str, str]) -> str:
+    """Source, date and a link to the original (http(s) only)."""
+    meta = [f"<bdi>{esc(source)}</bdi>"] if source else []
+    if when:
+        meta.append(esc(when[:10]))
+    link = safe_url(url)
+    if link:
         meta.append(
-            f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{esc(labels["open"])}</a>'
+            f'<a href="{esc(link)}" target="_blank" rel="noopener noreferrer">{esc(labels["open"])}</a>'
         )
+    return f'<div class="result-meta">{" · ".join(meta)}</div>'
+
+
+def segment_html(segment: Segment, best: tuple[int, int]) -> str:
+    """One stretch of a card's text, answer sentences marked (the best one as ``answer best``)."""
+    text, pieces, position = segment.text, [], 0
+    for start, end in segment.marks:
+        absolute = (segment.start + start, segment.start + end)
+        css = "answer best" if absolute[0] <= best[0] < absolute[1] else "answer"
+        pieces += [esc(text[position:start]), f'<mark class="{css}">{esc(text[start:end])}</mark>']
+        position = end
+    pieces.append(esc(text[position:]))
+    return f'<div class="passage" dir="rtl" lang="ar">{"".join(pieces)}</div>'
+
+
+def card_html(card: Card, best: float, labels: dict[str, str]) -> str:
+    """One article's card: rank, title, source/date/link, score bar and its merged passages."""
+    top = card.hits[0]
+    answer = (top.passage_start + top.sentence_start, top.passage_start + top.sentence_end)
+    body = '<div class="gap">…</div>'.join(segment_html(segment, answer) for segment in card.segments)
     return (
-        f'<div class="result-card" data-rank="{hit.rank}">'
-        f'<div class="result-head" dir="{text_dir(hit.title)}"><span class="result-rank">{hit.rank}</span>'
-        f'<span class="result-title">{esc(hit.title)}</span></div>'
-        f'<div class="result-meta">{" · ".join(meta)}</div>'
-        f"{score_bar(hit.score, best, labels)}"
-        f'<div class="passage" dir="rtl" lang="ar">'
-        f"{marked(hit.text, hit.sentence_start, hit.sentence_end)}</div>"
-        "</div>"
+        f'<div class="result-card" data-rank="{card.rank}" data-article="{esc(card.article_id)}">'
+        f'<div class="result-head" dir="{text_dir(card.title)}"><span class="result-rank">{card.rank}</span>'
+        f'<span class="result-title">{esc(card.title)}</span></div>'
+        f"{meta_html(card.source, card.date, card.url, labels)}"
+        f"{score_bar(card.score, best, labels)}{body}</div>"
     )
 
 
-def article_html(article: dict, hit: Hit) -> str:
-    """The whole article, RTL, with the hit's passage marked and its best sentence marked inside it."""
-    text = str(article.get("text") or "")
-    start, end = max(0, hit.passage_start), min(len(text), hit.passage_end)
-    if end <= start:
-        return f'<div class="article-text" dir="rtl" lang="ar">{esc(text)}</div>'
-    passage = marked(text[start:end], hit.sentence_start, hit.sentence_end, "answer")
-    return (
-        f'<div class="article-text" dir="rtl" lang="ar">{esc(text[:start])}'
-        f'<mark class="passage-span">{passage}</mark>{esc(text[end:])}</div>'
-    )
+def article_html(text: str, passages: Sequence[tuple[int, int]], answers: Sequence[tuple[int, int]]) -> str:
+    """A whole article, RTL, with matching passages and (inside them) their answer sentences marked."""
+    parts = []
+    for start, end, level in layers(len(text), passages, answers):
+        piece = esc(text[start:end])
+        css = ("", "passage-span", "answer")[level]
+        parts.append(f'<mark class="{css}">{piece}</mark>' if css else piece)
+    return f'<div class="article-text" dir="rtl" lang="ar">{"".join(parts)}</div>'
+
+
+def article_head_html(article: dict, labels: dict[str, str]) -> str:
+    title = str(article.get("title") or "")
+    meta = meta_html(article.get("source"), article.get("date"), article.get("url"), labels)
+    return f'<div class="article-title" dir="{text_dir(title)}">{esc(title)}</div>{meta}'
 
 
 # ---------------------------------------------------------------- adding articles
@@ -401,10 +566,115 @@ def add_uploaded_files(
         shutil.rmtree(folder, ignore_errors=True)
 
 
-# ---------------------------------------------------------------- page sections
+# ---------------------------------------------------------------- settings shared by link and sidebar
+
+
+def apply_link_language() -> None:
+    """The interface language from the URL, before the language switch is drawn (once per session)."""
+    if st.session_state.get("link_language_applied"):
+        return
+    st.session_state["link_language_applied"] = True
+    lang = st.query_params.get("lang")
+    if lang in LABELS:
+        st.session_state["lang"] = lang
+
+
+def apply_link(facts: IndexFacts) -> None:
+    """Query and settings from the URL into the widgets (once per session); bad values become notices."""
+    if st.session_state.get("link_applied"):
+        return
+    st.session_state["link_applied"] = True
+    params = {name: st.query_params.get_all(name) for name in st.query_params}
+    settings, notices = parse_params(params, facts.sources)
+    st.session_state.update(
+        query=settings.q,
+        k=settings.k,
+        per_article=settings.per_article,
+        mode=settings.mode,
+        sources=list(settings.sources),
+        date_choice={"from": settings.date_from, "to": settings.date_to},
+        link_notices=notices,
+    )
+    if settings.article:
+        st.session_state["article"] = settings.article
+
+
+def show_link_notices(labels: dict[str, str]) -> None:
+    for name, value in st.session_state.pop("link_notices", []):
+        shown = value if len(value) <= 60 else value[:60] + "…"
+        st.warning(labels["bad_param"].format(name=name, value=shown))
+
+
+def sync_link(query: str, filters: Filters, lang: str) -> None:
+    """Write the query and settings into the URL, so the address bar is a link to this view."""
+    settings = PageSettings(
+        q=query.strip(),
+        lang=lang,
+        mode=filters.mode,
+        k=filters.k,
+        per_article=filters.per_article,
+        sources=filters.sources,
+        date_from=filters.date_from,
+        date_to=filters.date_to,
+        article=st.session_state.get("article"),
+    )
+    wanted = {
+        name: [value] if isinstance(value, str) else value for name, value in to_params(settings).items()
+    }
+    current = {name: st.query_params.get_all(name) for name in st.query_params}
+    if current != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def set_query(text: str) -> None:
+    st.session_state["query"] = text
+    close_article()
+
+
+def open_article(article_id: str) -> None:
+    st.session_state["article"] = article_id
+
+
+def close_article() -> None:
+    st.session_state.pop("article", None)
+
+
+def pick_date(side: str, bound: date) -> None:
+    """A date input changed: a side set to the index's own bound is open again (it follows the index)."""
+    value = st.session_state.get(f"date_{side}_input")
+    choice = dict(st.session_state.get("date_choice") or {"from": None, "to": None})
+    choice[side] = value.isoformat() if isinstance(value, date) and value != bound else None
+    if choice.get("from") and choice.get("to") and choice["from"] > choice["to"]:
+        choice["from"], choice["to"] = choice["to"], choice["from"]
+    st.session_state["date_choice"] = choice
+
+
+def pick_span() -> None:
+    """A span was brushed on the timeline: the dates become its whole bins (open where it reaches a bound)."""
+    span = span_from_selection(st.session_state.get("timeline"))
+    if span is None:
+        return
+    first, last = snap_span(span[0], span[1], st.session_state.get("timeline_unit", "day"))
+    low, high = st.session_state.get("bounds", (None, None))
+    st.session_state["date_choice"] = {
+        "from": None if low and first <= low else first.isoformat(),
+        "to": None if high and last >= high else last.isoformat(),
+    }
+
+
+def clear_dates() -> None:
+    st.session_state["date_choice"] = {"from": None, "to": None}
+
+
+def pick_sources() -> None:
+    st.session_state["sources"] = list(st.session_state.get("who") or [])
+
+
+# ---------------------------------------------------------------- sidebar
 
 
 def sidebar_language() -> dict[str, str]:
+    st.session_state.setdefault("lang", DEFAULTS.lang)
     choice = st.sidebar.radio(
         "Language / اللغة",
         ["en", "ar"],
@@ -431,40 +701,54 @@ def sidebar_index_facts(searcher: Searcher, index_path: Path, labels: dict[str, 
     st.sidebar.markdown(f'<table class="index-facts">{rows}</table>', unsafe_allow_html=True)
 
 
-def sidebar_settings(searcher: Searcher, labels: dict[str, str]) -> dict:
-    """The search controls; returns keyword arguments for ``Searcher.search``."""
+def sidebar_settings(facts: IndexFacts, labels: dict[str, str]) -> Filters:
+    """The search controls; their choices and bounds follow the index version being searched."""
     st.sidebar.subheader(labels["settings"])
-    options: dict = {
-        "k": st.sidebar.slider(labels["k"], 1, 50, 10, key="k"),
-        "per_article": st.sidebar.slider(labels["per_article"], 1, 10, 2, key="per_article"),
-    }
+    for key in ("k", "per_article", "mode"):
+        st.session_state.setdefault(key, getattr(DEFAULTS, key))
+    k = st.sidebar.slider(labels["k"], 1, 50, key="k")
+    per_article = st.sidebar.slider(labels["per_article"], 1, 10, key="per_article")
     names = dict(zip(SEARCH_MODES, labels["modes"].split("|")))
-    options["mode"] = st.sidebar.selectbox(labels["mode"], SEARCH_MODES, format_func=names.get, key="mode")
-    sources = searcher.sources()
-    if sources:
-        options["sources"] = (
-            st.sidebar.multiselect(
-                labels["sources"], sources, key="sources", placeholder=labels["all_sources"]
-            )
-            or None
-        )
-    lo, hi = searcher.date_range()
-    first, last = _as_date(lo), _as_date(hi)
-    if first and last and first < last:
-        picked = st.sidebar.date_input(
-            labels["dates"], (first, last), min_value=first, max_value=last, key="dates"
-        )
-        st.sidebar.caption(labels["dates_note"])
-        if isinstance(picked, tuple) and len(picked) == 2 and picked != (first, last):
-            options["date_from"], options["date_to"] = picked[0].isoformat(), picked[1].isoformat()
-    return options
+    mode = st.sidebar.selectbox(labels["mode"], SEARCH_MODES, format_func=names.get, key="mode")
+    sources = sidebar_sources(facts, labels)
+    date_from, date_to = sidebar_dates(facts, labels)
+    return Filters(k, per_article, mode, sources, date_from, date_to)
 
 
-def _as_date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value[:10]) if value else None
-    except ValueError:
-        return None
+def sidebar_sources(facts: IndexFacts, labels: dict[str, str]) -> tuple[str, ...]:
+    """Sources of this version; a chosen source the index no longer has is dropped."""
+    st.session_state["sources"] = [s for s in st.session_state.get("sources") or [] if s in facts.sources]
+    if not facts.sources:
+        return ()
+    picked = st.sidebar.multiselect(
+        labels["sources"], list(facts.sources), key="sources", placeholder=labels["all_sources"]
+    )
+    return tuple(picked)
+
+
+def sidebar_dates(facts: IndexFacts, labels: dict[str, str]) -> tuple[str | None, str | None]:
+    """From/To inputs; an open side shows (and follows) the index's bound, a narrowed side stays as chosen."""
+    choice = st.session_state.setdefault("date_choice", {"from": None, "to": None})
+    st.session_state["bounds"] = (facts.first, facts.last)
+    if facts.first is None or facts.last is None:
+        return None, None
+    shown_from = as_date(choice.get("from")) or facts.first
+    shown_to = as_date(choice.get("to")) or facts.last
+    low, high = min(facts.first, shown_from, shown_to), max(facts.last, shown_from, shown_to)
+    st.session_state["date_from_input"], st.session_state["date_to_input"] = shown_from, shown_to
+    for side, bound in (("from", facts.first), ("to", facts.last)):
+        st.sidebar.date_input(
+            labels[f"date_{side}"],
+            min_value=low,
+            max_value=high,
+            key=f"date_{side}_input",
+            on_change=pick_date,
+            args=(side, bound),
+        )
+    st.sidebar.caption(labels["dates_note"])
+    if choice.get("from") or choice.get("to"):
+        st.sidebar.button(labels["all_dates"], key="all-dates", on_click=clear_dates)
+    return choice.get("from"), choice.get("to")
 
 
 def sidebar_upload(searcher: Searcher, index_path: Path, labels: dict[str, str]) -> None:
@@ -508,7 +792,7 @@ def run_upload(
         "refused": refused,
     }
     st.session_state["upload_generation"] += 1  # a fresh, empty uploader
-    st.rerun()
+    st.rerun()  # the filters are drawn again from the version just published
 
 
 def show_upload_outcome(labels: dict[str, str]) -> None:
@@ -528,18 +812,15 @@ def show_upload_outcome(labels: dict[str, str]) -> None:
         st.sidebar.warning(labels["problems"].format(n=len(lines)) + "\n" + "\n".join(lines[:50]))
 
 
-def set_query(text: str) -> None:
-    st.session_state["query"] = text
-    st.session_state.pop("focus", None)
-
-
-def focus_article(hit: Hit) -> None:
-    st.session_state["focus"] = {"article_id": hit.article_id, "title": hit.title, "source": hit.source}
+# ---------------------------------------------------------------- results
 
 
 def query_box(labels: dict[str, str]) -> str:
+    st.session_state.setdefault("query", "")
     left, right = st.columns([6, 1], vertical_alignment="bottom")
-    query = left.text_input(labels["query"], key="query", placeholder=labels["placeholder"])
+    query = left.text_input(
+        labels["query"], key="query", placeholder=labels["placeholder"], on_change=close_article
+    )
     right.button(labels["search"], type="primary", width="stretch", key="go")
     st.caption(labels["examples"])
     with st.container(horizontal=True, gap="small"):
@@ -548,73 +829,348 @@ def query_box(labels: dict[str, str]) -> str:
     return query
 
 
-def run_search(searcher: Searcher, query: str, options: dict, labels: dict[str, str]) -> list[Hit] | None:
-    """Search and show the timing line; friendly message (and None) for a bad query."""
+def show_timing(timings: Sequence[float], labels: dict[str, str]) -> None:
+    total, embed, search = (f"{t * 1000:.0f}" for t in timings)
+    text = labels["timing"].format(total=total, embed=embed, search=search)
+    st.markdown(f'<div class="timing">{esc(text)}</div>', unsafe_allow_html=True)
+
+
+def follow_version(hits: Sequence[Hit], facts: IndexFacts) -> None:
+    """If the hits came from a version published after the filters were drawn, draw the page again."""
+    moved = next(
+        (h.index_version for h in hits if h.index_version and h.index_version != facts.version), None
+    )
+    if moved and st.session_state.get("followed_version") != moved:
+        st.session_state["followed_version"] = moved
+        st.rerun()
+
+
+@st.cache_resource(show_spinner=False)
+def reference_vectors(_embedder: Embedder, fingerprint: str) -> np.ndarray:
+    """The reference sentences embedded once per model (``fingerprint`` is the cache key)."""
+    return _embedder.encode_passages(list(REFERENCE_SENTENCES))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def query_baseline(_searcher: Searcher, fingerprint: str, query: str) -> float:
+    """How close ``query`` is to any news text: its mean cosine to the reference sentences."""
+    embedder = _searcher.embedder
+    return background(embedder.encode_queries([query])[0], reference_vectors(embedder, fingerprint))
+
+
+def weak_match(searcher: Searcher, query: str, filters: Filters, hits: list[Hit]) -> bool:
+    """Whether the best hit under the filters (hybrid score) stands out no more than any news text would."""
+    if filters.mode != "hybrid":
+        hits = run_query(searcher, query, 1, per_article=1, **{**filters.options(), "mode": "hybrid"})[0]
+    if not hits:
+        return False
+    baseline = query_baseline(searcher, searcher.embedder.ref.fingerprint, query)
+    return is_weak_match(query, hits[0].score, baseline)
+
+
+def results_section(
+    searcher: Searcher, facts: IndexFacts, query: str, filters: Filters, labels: dict[str, str]
+) -> None:
     try:
-        hits = searcher.search(query, **options)
+        hits, timings = run_query(
+            searcher,
+            query,
+            filters.k * filters.per_article,
+            per_article=filters.per_article,
+            **filters.options(),
+        )
+        pool = run_query(searcher, query, FACET_K, per_article=1, **filters.options(dates=False))[0]
+        everywhere = pool
+        if filters.sources:
+            everywhere = run_query(searcher, query, FACET_K, per_article=1, mode=filters.mode)[0]
     except ValueError as exc:
         st.warning(labels["bad_query"].format(error=exc))
-        return None
-    t = searcher.last_timings
-    st.markdown(
-        '<div class="timing">'
-        + esc(
-            labels["timing"].format(
-                total=f"{t.total * 1000:.0f}",
-                embed=f"{t.embed * 1000:.0f}",
-                search=f"{(t.search + t.fetch) * 1000:.0f}",
-            )
-        )
-        + "</div>",
-        unsafe_allow_html=True,
-    )
-    return hits
-
-
-def show_hits(searcher: Searcher, hits: list[Hit], labels: dict[str, str], *, more: bool) -> None:
-    if not hits:
+        return
+    follow_version(hits, facts)
+    show_timing(timings, labels)
+    if hits and weak_match(searcher, query, filters, hits):
+        st.warning(labels["weak"])
+    overview(pool, everywhere, filters, facts, labels)
+    cards = group_hits(hits, filters.k)
+    if not cards:
         st.info(labels["no_results"])
         return
-    best = max(hit.score for hit in hits)
-    for hit in hits:
-        with st.container(border=True, key=f"card-{hit.rank}"):
-            st.markdown(card_html(hit, best, labels), unsafe_allow_html=True)
-            with st.expander(labels["whole"]):
-                article = searcher.article(hit.article_id)
-                if article:
-                    st.markdown(article_html(article, hit), unsafe_allow_html=True)
-            if more:
-                st.button(labels["more"], key=f"more-{hit.rank}", on_click=focus_article, args=(hit,))
+    result_list(cards, query, filters, facts, labels)
 
 
-def more_from_article(options: dict, focus: dict) -> dict:
-    """Search options that rank all passages of the focused article."""
-    narrowed = {k: v for k, v in options.items() if k == "mode"}
-    narrowed.update(k=200, per_article=None, article_id=focus["article_id"])
-    return narrowed
+def overview(
+    pool: list[Hit], everywhere: list[Hit], filters: Filters, facts: IndexFacts, labels: dict[str, str]
+) -> None:
+    """When (timeline of the best matches) and who (their sources), and what the filters hide."""
+    when, who = st.columns([3, 2], gap="large")
+    with when:
+        when_section(timeline(h.date for h in pool), len(pool), filters, labels)
+    with who:
+        who_section(everywhere, filters, labels)
+    if filters.narrowed_dates:
+        start = filters.date_from or (facts.first.isoformat() if facts.first else "…")
+        end = filters.date_to or (facts.last.isoformat() if facts.last else "…")
+        hidden = hidden_by_dates(pool, filters.date_from, filters.date_to)
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        left.info(labels["dates_hidden"].format(start=start, end=end, n=hidden, total=len(pool)))
+        right.button(labels["all_dates"], key="all-dates-main", on_click=clear_dates)
+    if filters.sources:
+        within = [h for h in everywhere if in_range(h.date, filters.date_from, filters.date_to)]
+        hidden = sum(1 for h in within if h.source not in filters.sources)
+        st.info(labels["sources_hidden"].format(n=hidden, total=len(within)))
 
 
-def results_section(searcher: Searcher, query: str, options: dict, labels: dict[str, str]) -> None:
-    focus = st.session_state.get("focus")
-    if focus and focus.get("query") not in (None, query):
-        st.session_state.pop("focus", None)
-        focus = None
-    if focus:
-        focus["query"] = query
-        st.button(labels["back"], key="back", on_click=lambda: st.session_state.pop("focus", None))
-        title = f"<bdi>{esc(focus['title'])}</bdi>"
-        st.markdown(
-            f'<h3 class="more-title">{esc(labels["more_title"]).format(title=title)}</h3>',
-            unsafe_allow_html=True,
-        )
-        hits = run_search(searcher, query, more_from_article(options, focus), labels)
-        if hits is not None:
-            show_hits(searcher, hits, labels, more=False)
+def when_section(line: Timeline, total: int, filters: Filters, labels: dict[str, str]) -> None:
+    if not line.bins:
         return
-    hits = run_search(searcher, query, options, labels)
-    if hits is not None:
-        st.caption(labels["results"].format(n=len(hits)))
-        show_hits(searcher, hits, labels, more=True)
+    st.session_state["timeline_unit"] = line.unit
+    units = dict(zip(("day", "week", "month", "year"), labels["units"].split("|")))
+    note = labels["when_help"].format(unit=units[line.unit], total=total)
+    if line.undated:
+        note += " " + labels["undated"].format(n=line.undated)
+    st.markdown(f"**{esc(labels['when'])}**", unsafe_allow_html=True)
+    st.caption(note)
+    st.altair_chart(
+        timeline_chart(line, filters, labels),
+        key="timeline",
+        on_select=pick_span,
+        selection_mode="span",
+        width="stretch",
+    )
+
+
+def timeline_chart(line: Timeline, filters: Filters, labels: dict[str, str]) -> alt.Chart:
+    """Bars of matching articles per bin (the chosen dates in blue), with an interval brush on time."""
+    rows = [
+        {
+            "start": b.start.isoformat(),
+            "end": (b.end + timedelta(days=1)).isoformat(),
+            "count": b.count,
+            "period": bin_label(b.start, b.end, line.unit),
+            "chosen": "in" if overlaps(b.start, b.end, filters) else "out",
+        }
+        for b in line.bins
+    ]
+    pad = {"day": 1, "week": 7, "month": 31, "year": 366}[line.unit]
+    domain = [
+        utc_datetime(line.bins[0].start - timedelta(days=pad)),
+        utc_datetime(line.bins[-1].end + timedelta(days=pad)),
+    ]
+    brush = alt.selection_interval(name="span", encodings=["x"])
+    return (
+        alt.Chart(pd.DataFrame(rows))
+        .mark_rect(cornerRadiusTopLeft=2, cornerRadiusTopRight=2)
+        .encode(
+            x=alt.X(
+                "start:T",
+                title=None,
+                scale=alt.Scale(type="utc", domain=domain),
+                axis=alt.Axis(format=AXIS_FORMATS[line.unit], labelOverlap=True),
+            ),
+            x2="end:T",
+            y=alt.Y("count:Q", title=labels["count"], axis=alt.Axis(tickMinStep=1)),
+            y2=alt.datum(0),
+            color=alt.Color(
+                "chosen:N",
+                scale=alt.Scale(domain=["in", "out"], range=[IN_RANGE_COLOR, OUT_OF_RANGE_COLOR]),
+                legend=None,
+            ),
+            tooltip=[
+                alt.Tooltip("period:N", title=labels["period"]),
+                alt.Tooltip("count:Q", title=labels["count"]),
+            ],
+        )
+        .add_params(brush)
+        .properties(height=190)
+    )
+
+
+def utc_datetime(day: date) -> alt.DateTime:
+    return alt.DateTime(year=day.year, month=day.month, date=day.day, utc=True)
+
+
+def overlaps(start: date, end: date, filters: Filters) -> bool:
+    """Whether a bin shares a day with the chosen dates."""
+    return not (filters.date_from and end.isoformat() < filters.date_from) and not (
+        filters.date_to and start.isoformat() > filters.date_to
+    )
+
+
+def bin_label(start: date, end: date, unit: str) -> str:
+    if unit == "day":
+        return start.isoformat()
+    if unit == "month":
+        return start.isoformat()[:7]
+    if unit == "year":
+        return str(start.year)
+    return f"{start.isoformat()} – {end.isoformat()}"
+
+
+def who_section(everywhere: list[Hit], filters: Filters, labels: dict[str, str]) -> None:
+    """Matching articles per source within the dates, as pills that filter by source."""
+    counts = source_counts(h for h in everywhere if in_range(h.date, filters.date_from, filters.date_to))
+    names = [name for name, _ in counts[:WHO_LIMIT]]
+    names += [name for name in filters.sources if name not in names]
+    if not names:
+        return
+    per_source = dict(counts)
+    st.session_state["who"] = [name for name in filters.sources if name in names]
+    st.pills(
+        labels["who"],
+        names,
+        selection_mode="multi",
+        format_func=lambda name: f"{name} · {per_source.get(name, 0)}",
+        key="who",
+        wrap=True,
+        on_change=pick_sources,
+        help=labels["who_help"],
+    )
+
+
+def result_list(
+    cards: list[Card], query: str, filters: Filters, facts: IndexFacts, labels: dict[str, str]
+) -> None:
+    """The cards, with the count and the two downloads above them."""
+    rows = export_rows(cards)
+    meta = {"query": query, "settings": filters_meta(filters), "index_version": facts.version}
+    head, csv_column, json_column = st.columns([4, 1, 1], vertical_alignment="bottom")
+    head.caption(labels["results"].format(n=len(cards)))
+    csv_column.download_button(
+        labels["download_csv"], to_csv(rows), CSV_NAME, "text/csv", key="export-csv", on_click="ignore"
+    )
+    json_column.download_button(
+        labels["download_json"],
+        to_json(rows, meta),
+        JSON_NAME,
+        "application/json",
+        key="export-json",
+        on_click="ignore",
+    )
+    best = max(card.score for card in cards)
+    for card in cards:
+        with st.container(border=True, key=f"card-{card.rank}"):
+            st.markdown(card_html(card, best, labels), unsafe_allow_html=True)
+            st.button(labels["read"], key=f"read-{card.rank}", on_click=open_article, args=(card.article_id,))
+
+
+def filters_meta(filters: Filters) -> dict[str, Any]:
+    return {
+        "mode": filters.mode,
+        "k": filters.k,
+        "per_article": filters.per_article,
+        "sources": list(filters.sources),
+        "date_from": filters.date_from,
+        "date_to": filters.date_to,
+    }
+
+
+# ---------------------------------------------------------------- one article
+
+
+def article_view(
+    searcher: Searcher,
+    facts: IndexFacts,
+    article_id: str,
+    query: str,
+    filters: Filters,
+    labels: dict[str, str],
+) -> None:
+    """An article on its own: every passage that matched the query highlighted, and its neighbours in time."""
+    st.button(labels["back"], key="back", on_click=close_article)
+    article = searcher.article(article_id)
+    if article is None:
+        st.warning(labels["bad_article"])
+        return
+    st.markdown(article_head_html(article, labels), unsafe_allow_html=True)
+    matched = article_matches(searcher, article_id, query, filters)
+    if matched:
+        st.caption(labels["matched"].format(n=len(matched), query=query))
+    passages = [(h.passage_start, h.passage_end) for h in matched]
+    answers = [(h.passage_start + h.sentence_start, h.passage_start + h.sentence_end) for h in matched]
+    st.markdown(article_html(str(article.get("text") or ""), passages, answers), unsafe_allow_html=True)
+    neighbours_section(searcher, facts, article_id, article, labels)
+
+
+def article_matches(searcher: Searcher, article_id: str, query: str, filters: Filters) -> list[Hit]:
+    """The article's passages scoring at least as well as the last passage of the results (and its best)."""
+    try:
+        query = validate_query(query)
+        shown, _ = run_query(
+            searcher,
+            query,
+            filters.k * filters.per_article,
+            per_article=filters.per_article,
+            **filters.options(),
+        )
+        scored, _ = run_query(searcher, query, ARTICLE_PASSAGES_K, article_id=article_id, mode=filters.mode)
+    except ValueError:
+        return []
+    cutoff = min((h.score for h in shown), default=None)
+    return matched_passages(scored, cutoff, [h.passage_id for h in shown if h.article_id == article_id])
+
+
+def neighbours(
+    searcher: Searcher, facts: IndexFacts, article_id: str, article: dict
+) -> tuple[list[Hit], list[Hit]]:
+    """A few articles just before and after this one from the same source.
+
+    Searches the article's own title within that source and a date window around it (widened until
+    enough are found); exact while a window holds fewer than ``NEIGHBOUR_POOL`` articles.
+    """
+    day, source = as_date(article.get("date")), article.get("source")
+    title = str(article.get("title") or "").strip() or str(article.get("text") or "")[:300]
+    if day is None or not source or not title.strip() or facts.first is None or facts.last is None:
+        return [], []
+    before: list[Hit] = []
+    after: list[Hit] = []
+    for days in NEIGHBOUR_WINDOWS:
+        low, high = shifted(day, -days), shifted(day, days)
+        hits, _ = run_query(
+            searcher,
+            title,
+            NEIGHBOUR_POOL,
+            per_article=1,
+            mode="dense",
+            sources=(source,),
+            date_from=low.isoformat(),
+            date_to=high.isoformat(),
+        )
+        before, after = nearest_in_time(hits, str(article.get("date")), article_id, NEIGHBOURS)
+        if (len(before) >= NEIGHBOURS and len(after) >= NEIGHBOURS) or (
+            low <= facts.first and high >= facts.last
+        ):
+            break
+    return before, after
+
+
+def shifted(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
+def neighbours_section(
+    searcher: Searcher, facts: IndexFacts, article_id: str, article: dict, labels: dict[str, str]
+) -> None:
+    source = article.get("source")
+    if not source:
+        return
+    st.subheader(labels["neighbours"].format(source=source))
+    before, after = neighbours(searcher, facts, article_id, article)
+    if not before and not after:
+        st.caption(labels["no_neighbours"])
+        return
+    for column, label, hits in zip(st.columns(2), (labels["earlier"], labels["later"]), (before, after)):
+        column.markdown(f"**{esc(label)}**", unsafe_allow_html=True)
+        for hit in hits:
+            column.button(
+                md_escape(f"{(hit.date or '')[:10]} · {hit.title}"),
+                key=f"nb-{hit.article_id}",
+                on_click=open_article,
+                args=(hit.article_id,),
+                width="stretch",
+            )
 
 
 def missing_index(index_path: Path, labels: dict[str, str]) -> None:
@@ -626,8 +1182,24 @@ def missing_index(index_path: Path, labels: dict[str, str]) -> None:
 # ---------------------------------------------------------------- the page
 
 
+def open_index(index_path: Path, labels: dict[str, str]) -> Searcher | None:
+    """The searcher for ``index_path``, or None after saying why it cannot be opened."""
+    if not index_path.exists():
+        missing_index(index_path, labels)
+        return None
+    try:
+        with st.spinner(labels["loading"]):
+            return open_searcher(str(index_path))
+    except IndexOpenError as exc:
+        st.error(labels["index_error"].format(path=index_path, error=exc))
+        st.markdown(labels["rebuild"])
+        st.code(build_command(index_path), language="bash")
+        return None
+
+
 def main() -> None:
     st.set_page_config(page_title="Arabic news search", page_icon="📰", layout="wide")
+    apply_link_language()
     labels = sidebar_language()
     st.markdown(BASE_CSS, unsafe_allow_html=True)
     if st.session_state.get("lang") == "ar":
@@ -636,29 +1208,28 @@ def main() -> None:
     st.caption(labels["subtitle"])
 
     index_path = index_path_from(sys.argv[1:], os.environ)
-    if not index_path.exists():
-        missing_index(index_path, labels)
+    searcher = open_index(index_path, labels)
+    if searcher is None:
         return
-    try:
-        with st.spinner(labels["loading"]):
-            searcher = open_searcher(str(index_path))
-    except IndexOpenError as exc:
-        st.error(labels["index_error"].format(path=index_path, error=exc))
-        st.markdown(labels["rebuild"])
-        st.code(build_command(index_path), language="bash")
-        return
-
+    facts = index_facts(searcher)
+    apply_link(facts)
     sidebar_index_facts(searcher, index_path, labels)
-    options = sidebar_settings(searcher, labels)
+    filters = sidebar_settings(facts, labels)
     sidebar_upload(searcher, index_path, labels)
 
+    show_link_notices(labels)
     query = query_box(labels)
+    sync_link(query, filters, st.session_state.get("lang", DEFAULTS.lang))
+    article_id = st.session_state.get("article")
+    if article_id:
+        article_view(searcher, facts, article_id, query, filters, labels)
+        return
     try:
         query = validate_query(query)
     except ValueError:
         st.info(labels["empty"])
         return
-    results_section(searcher, query, options, labels)
+    results_section(searcher, facts, query, filters, labels)
 
 
 if __name__ == "__main__":

@@ -204,12 +204,14 @@ def bench_encoding(
     for enc in encoders.values():  # warm-up: first-shape compilation, allocator growth
         enc.passages(texts[: min(8, len(texts))])
     times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    cpu: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     vectors: dict[str, np.ndarray] = {}
     for r in range(rounds):
         for name, bs in configs:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             vec = encoders[name].passages(texts, bs)
             times[(name, bs)].append(time.perf_counter() - started)
+            cpu[(name, bs)].append(time.process_time() - cpu_started)
             if r == 0 and bs == batch_sizes[0]:
                 vectors[name] = vec
             log(f"  encode {name} bs={bs} round {r + 1}: {n_tokens / times[(name, bs)][-1]:.0f} tok/s")
@@ -222,6 +224,7 @@ def bench_encoding(
                 "tokens_per_s": n_tokens / best,
                 "tokens_per_s_median": n_tokens / median,
                 "passages_per_s": len(texts) / best,
+                "cpu_seconds": min(cpu[(name, bs)]),  # CPU time of all this process's threads
             }
         best_bs = max(per_bs, key=lambda b: per_bs[b]["tokens_per_s"])
         entry = dict(
@@ -293,6 +296,132 @@ def _encode_cached(enc: Encoder, texts: list[str], prompt: str, cache) -> np.nda
         fresh = enc.encode([texts[i] for i in missing], prompt)
         out[missing] = fresh
         cache.put_many([(keys[i], v) for i, v in zip(missing, fresh)])
+    return out
+
+
+# ------------------------------------------------------------------------------------ physical limit
+
+E5_SMALL = {"layers": 12, "hidden": 384, "intermediate": 1536}
+
+
+def flops_per_token(seq_len: float, layers: int = 12, hidden: int = 384, intermediate: int = 1536) -> float:
+    """Multiply-adds x 2 per token of a BERT encoder: the Q, K, V and output projections (4 h^2), the
+    feed-forward (2 h i) and the attention products QK^T and AV (2 n h for a sequence of n tokens);
+    embedding lookups, softmax, layer norms and GELU are left out (< 1%)."""
+    return 2.0 * layers * (4 * hidden * hidden + 2 * hidden * intermediate + 2 * seq_len * hidden)
+
+
+PEAK_C = Path(__file__).with_name("peak.c")
+"""The probe's C source (see its header)."""
+
+
+def cpu_peak() -> dict[str, Any]:
+    """This CPU's measured clock and 512-bit FMA / BF16 / VNNI instruction throughput per core (a tiny C
+    program: dependent integer adds for the clock, 12 independent accumulator chains per kind), and
+    the peak of all cores: cores x GHz x instructions per cycle x FLOPs per instruction."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    flags = set()
+    with contextlib.suppress(OSError):
+        flags = set(Path("/proc/cpuinfo").read_text().split("flags", 2)[1].split("\n", 1)[0].split())
+    if not cc or not PEAK_C.is_file() or not {"avx512f", "avx512_bf16", "avx512_vnni"} <= flags:
+        return {"why": "needs a C compiler and AVX-512 F/BF16/VNNI (the probe uses their instructions)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        source, binary = Path(tmp) / "peak.c", Path(tmp) / "peak"
+        source.write_text(PEAK_C.read_text(encoding="utf-8"))
+        subprocess.run([cc, "-O2", "-o", str(binary), str(source)], check=True, capture_output=True)
+        done = subprocess.run([str(binary)], check=True, capture_output=True, text=True)
+    per_core = json.loads(done.stdout)
+    cores = os.cpu_count() or 1
+    out: dict[str, Any] = {"ghz": per_core["ghz"], "cores": cores, "per_core": per_core}
+    for kind, key, per_instr in (
+        ("fp32", "fp32 vfmadd231ps", 32),
+        ("bf16", "bf16 vdpbf16ps", 64),
+        ("int8", "int8 vpdpbusd", 128),
+    ):
+        pipes = round(per_core[key]["per_cycle"])
+        out[f"{kind}_pipes"] = pipes
+        out[f"{kind}_peak_gflops"] = cores * per_core["ghz"] * pipes * per_instr
+    return out
+
+
+def peak_fractions(encoding: dict[str, Any], peak: dict[str, Any], seq_len: float) -> dict[str, Any]:
+    """Achieved FLOP/s of each backend (real tokens x FLOPs per token) against the peak of the number
+    format its matrix products run in."""
+    kinds = {"torch": "fp32", "onnx": "fp32", "openvino": "fp32", "openvino-bf16": "bf16"}
+    per_token = flops_per_token(seq_len)
+    out = {"flops_per_token": per_token, "seq_len": seq_len}
+    for name, e in encoding["backends"].items():
+        kind = kinds.get(name, "int8" if "int8" in name else "fp32")
+        if f"{kind}_peak_gflops" not in peak:
+            continue
+        achieved = e["tokens_per_s"] * per_token / 1e9
+        out[name] = {
+            "format": kind,
+            "gflops": achieved,
+            "fraction": achieved / peak[f"{kind}_peak_gflops"],
+        }
+        if e.get("cpu_seconds"):
+            # per CPU-second actually used: what a shared machine's other processes do not distort
+            per_core_peak = peak[f"{kind}_peak_gflops"] / peak["cores"]
+            useful = encoding["tokens"] * per_token / 1e9
+            out[name]["fraction_of_cpu_time"] = useful / (e["cpu_seconds"] * per_core_peak)
+    return out
+
+
+# ----------------------------------------------------------------------------------- whole builds
+
+
+def bench_build(
+    torch_model, ref, backend: str, work: Path, cache_dir: Path, target_passages: int, rounds: int
+) -> dict[str, Any]:
+    """Texts/s of a whole ``index.build.build`` (read, chunk, embed passages and sentences, write,
+    FAISS) of the same real news articles without the embedding cache, interleaved rounds, best kept.
+
+    "before": plain sentence-transformers float32 (torch), every sentence embedded on its own;
+    "after": the defaults, ``backend`` through ``Embedder.load`` (the torch-free encoder, one stream
+    per core) with isolated sentences; "late": the same with sentence vectors from the passage pass.
+    """
+    from index.build import ChunkSettings, build
+    from search.model.embedder import Embedder
+
+    articles_file = work / f"build-articles-{target_passages}.jsonl"
+    before = Embedder(torch_model, ref, "torch")
+    if not articles_file.exists():
+        write_article_slice(articles_file, target_passages, before)
+    after = Embedder.load(None, cache_dir, backend=backend)
+    configs = {
+        "before": (before, ChunkSettings(sentence_method="isolated")),
+        "after": (after, ChunkSettings()),
+        "late": (after, ChunkSettings(sentence_method="late")),
+    }
+    seconds: dict[str, list[float]] = {name: [] for name in configs}
+    texts: dict[str, int] = {}
+    embed_s: dict[str, list[float]] = {name: [] for name in configs}
+    tmp = Path(tempfile.mkdtemp(prefix="builds-", dir=work))
+    try:
+        for r in range(rounds):
+            for name, (embedder, settings) in configs.items():
+                out = tmp / f"{name}-{r}"
+                started = time.perf_counter()
+                report = build([articles_file], out, embedder=embedder, settings=settings, cache=None)
+                seconds[name].append(time.perf_counter() - started)
+                embed_s[name].append(report.embed_seconds)
+                texts[name] = report.passages + report.sentences
+                log(f"  build {name} round {r + 1}: {texts[name] / seconds[name][-1]:.1f} texts/s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out: dict[str, Any] = {"articles_file": str(articles_file), "rounds": rounds, "backend": backend}
+    for name in configs:
+        best = min(seconds[name])
+        out[name] = {
+            "texts": texts[name],
+            "seconds": best,
+            "seconds_all": seconds[name],
+            "embed_seconds": min(embed_s[name]),
+            "texts_per_s": texts[name] / best,
+        }
+    out["speedup"] = out["before"]["seconds"] / out["after"]["seconds"]
+    out["late_speedup"] = out["before"]["seconds"] / out["late"]["seconds"]
     return out
 
 
@@ -857,6 +986,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--queries", type=int, default=None, help="queries for recall and latency")
     parser.add_argument("--no-rebuild", action="store_true", help="skip the update benchmark")
     parser.add_argument(
+        "--no-build", action="store_true", help="skip the whole-build before/after comparison"
+    )
+    parser.add_argument(
+        "--no-cold-start", action="store_true", help="skip the seed-index cold start of the CLI and the page"
+    )
+    parser.add_argument(
         "--no-reuse", action="store_true", help="rebuild FAISS files even if an identical one is on disk"
     )
     parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
@@ -922,6 +1057,10 @@ def main(argv: list[str] | None = None) -> int:
     log(f"Encoding {len(passages)} real news passages per round, {args.rounds} interleaved rounds")
     batch_sizes = [RECOMMENDED_BATCH_SIZE] if args.quick else [RECOMMENDED_BATCH_SIZE, 32]
     results["encoding"] = bench_encoding(encoders, passages, args.rounds, batch_sizes)
+    with contextlib.suppress(OSError, subprocess.CalledProcessError, ValueError, KeyError):
+        results["peak"] = cpu_peak()
+        seq_len = results["encoding"]["tokens"] / max(results["encoding"]["passages"], 1)
+        results["peak"]["achieved"] = peak_fractions(results["encoding"], results["peak"], seq_len)
 
     xq = load_xquad(300 if args.quick else None)
     log(f"XQuAD: {len(xq.paragraphs)} paragraphs, {len(xq.questions['en->ar'])} questions per direction")
@@ -930,6 +1069,11 @@ def main(argv: list[str] | None = None) -> int:
     chosen = choose_backend(results["encoding"]["backends"], quality)
     results["default_backend"] = chosen
     log(f"Default backend: {chosen}")
+    if "torch" in encoders and not args.no_build:
+        log("Whole builds of real news (passages + sentences, no cache): before vs the new defaults")
+        results["build"] = bench_build(
+            encoders["torch"].model, ref, chosen, work, cache_dir, 150 if args.quick else 400, args.rounds
+        )
 
     embedder = Embedder(encoders[chosen].model, ref, chosen)
     for name in list(encoders):
@@ -992,8 +1136,9 @@ def main(argv: list[str] | None = None) -> int:
             db_bytes = (directory / "passages.sqlite").stat().st_size
             e2e[label]["database_bytes_per_passage"] = db_bytes / size
         results["end_to_end"][str(size)] = e2e
-    log("Cold start on the seed index: python -m search and the page, before/after")
-    results["cold_start"] = bench_cold_start(work, cache_dir, chosen, rounds=3)
+    if not args.no_cold_start:
+        log("Cold start on the seed index: python -m search and the page, before/after")
+        results["cold_start"] = bench_cold_start(work, cache_dir, chosen, rounds=3)
     if not args.no_rebuild:
         log("Rebuild: adding articles with build(update=True) and the embedding cache")
         results["rebuild"] = bench_rebuild(real, work, embedder, cache_dir, chosen, 20 if args.quick else 100)
@@ -1080,6 +1225,31 @@ def render(results: dict[str, Any]) -> str:
     header = ["backend", "tok/s", "pass/s", "speedup", "bs", "load s", "cos", "en->ar", "ar->ar", "delta"]
     lines += _table(header, rows)
     lines.append(f"  default backend: {results['default_backend']} (fastest with |MRR delta| <= 0.005)")
+    if results.get("peak", {}).get("achieved"):
+        p, a = results["peak"], results["peak"]["achieved"]
+        lines.append(
+            f"  physical limit: {p['cores']} cores x {p['ghz']:.2f} GHz x 512-bit pipes (fp32 "
+            f"{p['fp32_pipes']}, bf16 {p['bf16_pipes']}, int8 {p['int8_pipes']}): peak fp32 "
+            f"{p['fp32_peak_gflops']:.0f}, bf16 {p['bf16_peak_gflops']:.0f}, int8 "
+            f"{p['int8_peak_gflops']:.0f} GFLOP/s; {a['flops_per_token'] / 1e6:.1f} MFLOP/token at "
+            f"{a['seq_len']:.0f} tokens"
+        )
+        cells = [
+            f"{name} {e['gflops']:.0f} GFLOP/s = {100 * e['fraction']:.0f}% of {e['format']} "
+            f"({100 * e.get('fraction_of_cpu_time', float('nan')):.0f}% per CPU-second used)"
+            for name, e in a.items()
+            if isinstance(e, dict)
+        ]
+        lines.append("  achieved: " + "; ".join(cells))
+    if "build" in results:
+        b = results["build"]
+        lines.append(
+            f"\nWhole builds ({b['before']['texts']} texts = passages + sentences of real news, no cache, "
+            f"best of {b['rounds']} interleaved): before (torch float32, isolated sentences) "
+            f"{b['before']['texts_per_s']:.1f} texts/s; after ({b['backend']}, defaults) "
+            f"{b['after']['texts_per_s']:.1f}: build speedup {b['speedup']:.2f}x; with late chunking "
+            f"(not the default) {b['late']['texts_per_s']:.1f}: {b['late_speedup']:.2f}x"
+        )
     v = results["vectors"]
     lines.append(
         f"\nIndexes: {v['real_passages']} real passages ({v['real_articles']} articles), beyond that "
@@ -1175,6 +1345,7 @@ def render(results: dict[str, Any]) -> str:
 def summary_line(results: dict[str, Any]) -> str:
     chosen = results["default_backend"]
     speedup = results["encoding"]["backends"][chosen].get("speedup", 1.0)
+    build_speedup = results.get("build", {}).get("speedup", float("nan"))
     largest = max(results["index"], key=int)
     kind = resolve_spec(IndexSpec(kind="auto"), int(largest)).kind
     kinds = results["index"][largest]["kinds"]
@@ -1184,7 +1355,8 @@ def summary_line(results: dict[str, Any]) -> str:
     query_p50 = e2e["latency"]["total"]["p50_ms"] if e2e else float("nan")
     recall = ann["recall@10"] if ann else float("nan")
     return (
-        f"encode speedup {speedup:.2f}x | ann recall@10 {recall:.3f} | search p50 {search_p50:.1f} ms "
+        f"encode speedup {speedup:.2f}x | build speedup {build_speedup:.2f}x | ann recall@10 {recall:.3f} "
+        f"| search p50 {search_p50:.1f} ms "
         f"| query p50 {query_p50:.0f} ms"
     )
 

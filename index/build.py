@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,15 +18,16 @@ import numpy as np
 
 from index.chunking import chunk_article
 from index.collect import collect_articles, previous_articles
-from index.embed import EmbeddingCache, encode_with_cache
+from index.embed import EmbeddingCache, LateStats, Place, encode_late_with_cache, encode_with_cache
 from index.faults import pause_point
 from index.publish import build_lock, check_target, new_version_dir, prune_versions, publish
 from index.report import BuildReport, Progress, StrictModeError, no_progress
 from index.sources import Article
+from search.crossscript import ARABIC_COMMON_WORDS, CROSSSCRIPT_VERSION
 from search.model.backends import RECOMMENDED_BATCH_SIZE
 from search.model.embedder import Embedder
 from search.stemming import DEFAULT_STEMMER
-from search.store import IndexOpenError, IndexWriter, read_manifest
+from search.store import DATABASE, IndexOpenError, IndexReader, IndexWriter, read_manifest
 from search.vectors import IndexSpec, build_index, resolve_spec
 
 __all__ = ["BuildReport", "ChunkSettings", "StrictModeError", "build", "main"]
@@ -47,14 +48,53 @@ class ChunkSettings:
     title_in_passage: bool = True
     sentence_vectors: bool = True
     stemmer: str = DEFAULT_STEMMER
+    crossscript: int = CROSSSCRIPT_VERSION
+    """Version of the cross-script keys stored per passage (``search.store.keys``); 0: none."""
+    sentence_method: str = "isolated"
+    """How sentence vectors are made: ``isolated`` embeds every sentence on its own (the default);
+    ``late`` pools each sentence's token states from its passage's forward pass (one pass per
+    passage, ~1.8x fewer tokens, but the best-sentence highlight finds the answer far less often:
+    docs/quality.md). Manifests without this field were built ``isolated`` (``sentence_method_of``)."""
+
+    def __post_init__(self) -> None:
+        if self.sentence_method not in SENTENCE_METHODS:
+            choices = ", ".join(SENTENCE_METHODS)
+            raise ValueError(f"unknown sentence_method {self.sentence_method!r}; choose one of {choices}")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
+SENTENCE_METHODS = ("late", "isolated")
+
+
+def sentence_method_of(chunker: dict) -> str:
+    """How an index's sentence vectors were made, from its manifest's ``chunker`` settings: builds
+    before late chunking did not record it and embedded every sentence on its own (``isolated``)."""
+    return str(chunker.get("sentence_method", "isolated"))
+
+
+def effective_sentence_method(embedder: Embedder, settings: ChunkSettings) -> str:
+    """The method ``embed`` really uses: ``late`` needs an embedder that can pool token states (a
+    model without mean pooling, or a wrapper without ``encode_passages_late``, embeds sentences alone)."""
+    if settings.sentence_method == "late" and not (
+        getattr(embedder, "supports_late", False) and hasattr(embedder, "encode_passages_late")
+    ):
+        return "isolated"
+    return settings.sentence_method
+
+
+class PassageInput(str):
+    """A passage's embedded text that remembers where the passage text starts (after the title)."""
+
+    body_start: int = 0
+
+
 def passage_input(title: str, text: str, settings: ChunkSettings) -> str:
-    """The text that is embedded for a passage."""
-    return f"{title}\n{text}" if settings.title_in_passage and title else text
+    """The text that is embedded for a passage (a ``str``; ``.body_start`` is where ``text`` begins)."""
+    full = PassageInput(f"{title}\n{text}" if settings.title_in_passage and title else text)
+    full.body_start = len(full) - len(text)
+    return full
 
 
 def build(
@@ -113,6 +153,7 @@ def build(
         prune_versions(out)  # what killed builds left (only valid under the lock, before staging)
         pause_point("read")
         base: Iterable[Article] = ()
+        common: list[str] | None = None  # an update keeps the cross-script keys' common words
         if update or delete:
             if out.exists():
                 manifest = read_manifest(out.resolve(), verify=False)
@@ -123,6 +164,7 @@ def build(
                         "embeddings. Rebuild it without --update, or pass the same --model and --backend."
                     )
                 base = previous_articles(out)
+                common = previous_common_words(out, settings)
             elif delete:
                 raise IndexOpenError(f"no index at {out} to delete from")
         articles = collect_articles(sources, report, base=base, delete=delete, progress=progress)
@@ -143,7 +185,7 @@ def build(
         try:
             writer = IndexWriter(staged, settings.stemmer)
             try:
-                chunked = write_rows(writer, articles, embedder, settings, report, progress)
+                chunked = write_rows(writer, articles, embedder, settings, report, progress, common=common)
                 pause_point("embed")
                 passage_vectors, sentence_vectors = embed(
                     chunked, embedder, settings, batch_size, cache, report, progress
@@ -173,6 +215,7 @@ class Chunked:
     passage_inputs: list[str]
     sentence_ids: list[int]
     sentence_inputs: list[str]
+    late_stats: LateStats | None = None  # what late chunking did (set by ``embed``)
 
 
 def write_rows(
@@ -182,13 +225,19 @@ def write_rows(
     settings: ChunkSettings,
     report: BuildReport,
     progress: Progress,
+    *,
+    common: Sequence[str] | None = None,
 ) -> Chunked:
-    """Chunk every article into sentences and passages and insert them (with the lexical index)."""
+    """Chunk every article into sentences and passages and insert them (with the lexical index and, unless
+    ``settings.crossscript`` is 0, the cross-script keys, made with ``common`` words: by default
+    ``crossscript.ARABIC_COMMON_WORDS``; an update passes the ones the index was built with)."""
     budget = min(settings.max_tokens, embedder.passage_budget)
     hard_limit = embedder.passage_budget - 40  # room for the title in the embedded text
     out = Chunked([], [], [], [])
     lexical_rows: list[tuple[int, str]] = []
     with writer.transaction():
+        if settings.crossscript:
+            writer.add_key_tables(ARABIC_COMMON_WORDS if common is None else common)
         for n, article in enumerate(articles, 1):
             article_row = writer.add_article(
                 key=article.id,
@@ -235,15 +284,32 @@ def write_rows(
                 lexical_rows.append((pid, f"{article.title}\n{text}"))
             if len(lexical_rows) >= 1000:
                 writer.add_lexical(lexical_rows)
+                if settings.crossscript:
+                    writer.add_keys(lexical_rows)
                 lexical_rows.clear()
             progress("chunk", n, len(articles))
             if n == 1:
                 pause_point("chunk")
         writer.add_lexical(lexical_rows)
+        if settings.crossscript:
+            writer.add_keys(lexical_rows)
     report.articles = len(articles)
     report.passages = len(out.passage_ids)
     report.sentences = len(out.sentence_ids)
     return out
+
+
+def previous_common_words(out: Path, settings: ChunkSettings) -> list[str] | None:
+    """The common words the current index at ``out`` made its cross-script keys with, when an update
+    stores the same key version (so every version of an index makes its keys alike); else None."""
+    current = out.resolve()
+    if not settings.crossscript or read_manifest(current, verify=False).crossscript != settings.crossscript:
+        return None
+    reader = IndexReader(current / DATABASE, settings.stemmer)
+    try:
+        return reader.common_words()
+    finally:
+        reader.close()
 
 
 def embed(
@@ -255,8 +321,15 @@ def embed(
     report: BuildReport,
     progress: Progress,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Passage vectors, and sentence vectors unless the settings skip them (cached texts not re-embedded)."""
-    texts = chunked.passage_inputs + (chunked.sentence_inputs if settings.sentence_vectors else [])
+    """Passage vectors, and sentence vectors unless the settings skip them (cached texts not re-embedded).
+
+    With ``settings.sentence_method == "late"`` one forward pass per passage gives both (see
+    ``index.embed.encode_late_with_cache``); ``isolated`` embeds passages and sentences as separate texts.
+    """
+    late = settings.sentence_vectors and effective_sentence_method(embedder, settings) == "late"
+    texts = chunked.passage_inputs + (
+        chunked.sentence_inputs if settings.sentence_vectors and not late else []
+    )
     started = time.perf_counter()
     done = 0
 
@@ -270,12 +343,92 @@ def embed(
         report.embedded = to_embed
         progress("embed", 0, to_embed)
 
+    if late:
+        places = sentence_places(chunked.passage_inputs, chunked.sentence_inputs, settings.overlap_sentences)
+        passage_vectors, sentence_vectors, chunked.late_stats = encode_late_with_cache(
+            embedder,
+            chunked.passage_inputs,
+            chunked.sentence_inputs,
+            places,
+            cache,
+            batch_size=batch_size,
+            progress=on_batch,
+            on_cached=on_cached,
+        )
+        report.embed_seconds = time.perf_counter() - started
+        return passage_vectors, sentence_vectors
     vectors = encode_with_cache(
         embedder, texts, cache, batch_size=batch_size, progress=on_batch, on_cached=on_cached
     )
     report.embed_seconds = time.perf_counter() - started
     n = len(chunked.passage_inputs)
     return vectors[:n], (vectors[n:] if settings.sentence_vectors else None)
+
+
+def sentence_places(
+    passages: list[str], sentences: list[str], overlap: int, reach: int = 64
+) -> list[list[Place]]:
+    """Where each sentence's text stands in the passage inputs: ``(passage, start, end)`` spans.
+
+    ``write_rows`` lists each article's sentences in text order and its passages in text order; every
+    passage holds a run of consecutive sentences separated by whitespace (or nothing), starting
+    ``overlap`` sentences or fewer before the first sentence no earlier passage held, and ending at the
+    end of the passage input. Each passage is matched against those runs, character by character, from
+    its ``body_start`` (after the title), so a span always holds exactly its sentence's text. A
+    passage that matches no run gives no place (its sentences fall back to being embedded alone).
+
+    Args:
+        passages: passage inputs (``passage_input``; a plain string is tried with and without a title).
+        sentences: sentence texts in the order they were inserted.
+        overlap: the chunker's overlap in sentences.
+        reach: how far past the expected sentence to look for a passage's first sentence.
+    """
+    places: list[list[Place]] = [[] for _ in sentences]
+    nxt = 0  # the first sentence no passage has held yet
+    for p, text in enumerate(passages):
+        body = getattr(text, "body_start", None)
+        starts = [body] if body is not None else _body_candidates(text)
+        found = None
+        for first in range(max(0, nxt - overlap), min(len(sentences), nxt + reach)):
+            for start in starts:
+                run = _match_run(text, start, sentences, first)
+                if run is not None and first + len(run) >= nxt:
+                    found = (first, run)
+                    break
+            if found:
+                break
+        if found is None:
+            continue
+        first, run = found
+        for k, (a, b) in enumerate(run):
+            places[first + k].append((p, a, b))
+        nxt = first + len(run)
+    return places
+
+
+def _body_candidates(text: str) -> list[int]:
+    """Where the passage text may start in a passage input of unknown layout: after a title line, or at 0."""
+    cut = text.find("\n")
+    return [cut + 1, 0] if cut >= 0 else [0]
+
+
+def _match_run(text: str, pos: int, sentences: list[str], first: int) -> list[tuple[int, int]] | None:
+    """Spans of ``sentences[first], sentences[first + 1], ...`` laid end to end from ``text[pos]`` with only
+    whitespace between them, ending exactly at the end of ``text``; None if they do not."""
+    spans: list[tuple[int, int]] = []
+    k = first
+    while k < len(sentences):
+        sentence = sentences[k]
+        if not sentence or not text.startswith(sentence, pos):
+            return None
+        spans.append((pos, pos + len(sentence)))
+        pos += len(sentence)
+        if pos == len(text):
+            return spans
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        k += 1
+    return None
 
 
 def write_vectors(
@@ -287,6 +440,15 @@ def write_vectors(
     writer.write_vectors(build_index(vectors, np.asarray(ids, dtype=np.int64), built_spec))
     progress("index", 1, 1)
     return built_spec
+
+
+BACKEND_NOTES = {
+    "openvino-int8": "int8 model made once per machine by NNCF from the OpenVINO IR, calibrated on seeds/ "
+    "passages: opening this index elsewhere needs nncf the first time (pip install nncf)",
+    "openvino-bf16": "bf16 matrix products where the CPU has AVX512_BF16 or AMX, float32 elsewhere "
+    "(same vectors to ~1e-5)",
+}
+"""What an index's backend needs on another machine (recorded in the manifest's ``model`` section)."""
 
 
 def manifest_data(
@@ -302,9 +464,10 @@ def manifest_data(
             "query_prompt": embedder.query_prompt,
             "passage_prompt": embedder.passage_prompt,
             "backend": embedder.backend,
+            **{k: v for k, v in [("backend_note", BACKEND_NOTES.get(embedder.backend))] if v},
         },
         "normalisation": TEXT_NORMALISATION,
-        "chunker": settings.to_dict(),
+        "chunker": dict(settings.to_dict(), sentence_method=effective_sentence_method(embedder, settings)),
         "index": index_spec.to_dict(),
         "counts": {
             "articles": report.articles,
@@ -313,6 +476,8 @@ def manifest_data(
         },
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(report.seconds, 2),
+        # The engine that embedded (index.engine_ray.RayEmbedder carries its record); the format is the same.
+        "engine": getattr(embedder, "engine_record", {"name": "local"}),
     }
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from index.build import ChunkSettings, build
+from index.build import SENTENCE_METHODS, ChunkSettings, build, sentence_method_of
 from index.embed import EmbeddingCache
 from index.publish import build_lock, compact
 from index.report import ProgressBars
@@ -73,6 +73,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="skip sentence embeddings (faster build; answer highlighting falls back to words)",
     )
+    parser.add_argument(
+        "--sentence-vectors",
+        choices=SENTENCE_METHODS,
+        default=None,
+        help="late: sentence vectors pooled from the passage's forward pass (default: one pass per "
+        "passage); isolated: every sentence embedded on its own. --update and --delete keep the index's own",
+    )
     parser.add_argument("--no-cache", action="store_true", help="embed everything, ignoring the cache")
     parser.add_argument(
         "--update",
@@ -99,7 +106,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--wait", action="store_true", help="wait for a concurrent build instead of failing")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    cluster = parser.add_argument_group("build engine and scale (docs/scale.md)")
+    cluster.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local: embed in this process (default); ray: embed on a pool of Ray actors, one model each "
+        "(pip install '.[cluster]'); same index either way",
+    )
+    cluster.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="join the Ray cluster at HOST:PORT (default: $RAY_ADDRESS, else start Ray on this machine)",
+    )
+    cluster.add_argument(
+        "--workers", type=int, default=0, help="embedding actors (default: as many as the CPUs/GPUs allow)"
+    )
+    cluster.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs per actor (default 1)")
+    cluster.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs per actor (default 0)")
+    cluster.add_argument(
+        "--mmap-lists",
+        action="store_true",
+        help="searchers memory-map the IVF lists instead of reading them into RAM (ivf-sq8, and auto "
+        "above 50,000 passages): for indexes larger than RAM",
+    )
     args = parser.parse_args(argv)
+    ray_options = (args.ray_address, args.workers, args.worker_cpus != 1.0, args.worker_gpus)
+    if args.engine == "local" and any(ray_options):
+        parser.error("--ray-address, --workers, --worker-cpus and --worker-gpus need --engine ray")
+    if args.workers < 0 or args.worker_cpus <= 0 or args.worker_gpus < 0:
+        parser.error("--workers must be >= 0, --worker-cpus > 0 and --worker-gpus >= 0")
     if not args.sources and not args.delete and not args.compact:
         parser.error("give at least one SOURCE (or --delete ID, or --compact)")
     if args.batch_size < 1 or args.max_tokens < 16 or args.overlap < 0:
@@ -116,9 +153,21 @@ def recorded_model(out: Path, model: str | None, backend: str | None) -> tuple[s
     return model or manifest.model_name, backend or manifest.backend
 
 
+def recorded_sentence_method(args: argparse.Namespace) -> str:
+    """How sentence vectors are made when --sentence-vectors is not given: an update keeps the index's
+    own method (indexes built before it was recorded: isolated), a new build takes the default."""
+    if args.update or args.delete:
+        try:
+            return sentence_method_of(read_manifest(args.out.resolve(), verify=False).chunker)
+        except (OSError, ValueError, IndexOpenError):
+            pass
+    return ChunkSettings.sentence_method
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     bars = ProgressBars(enabled=not args.quiet)
+    engine = None  # index.engine_ray.RayEngine with --engine ray
     try:
         for src in args.sources:
             if not Path(src).exists():
@@ -134,7 +183,18 @@ def main(argv: list[str] | None = None) -> int:
             model, backend = recorded_model(args.out, model, backend)
         from search.model.embedder import Embedder
 
+        if args.engine == "ray":  # join (or start) Ray first: a wrong address fails before the model loads
+            from index.engine_ray import RayEngine, RaySettings
+            from search.model.backends import default_backend
+
+            backend = backend or default_backend()
+            engine = RayEngine.start(
+                RaySettings(args.ray_address, args.workers, args.worker_cpus, args.worker_gpus)
+            )
+            engine.start_workers(model, args.cache_dir, backend)  # they load the model meanwhile
         embedder = Embedder.load(model, args.cache_dir, backend=backend)
+        if engine is not None:
+            embedder = engine.embedder(embedder, model, args.cache_dir)
         cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
         report = build(
             args.sources,
@@ -145,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
                 overlap_sentences=args.overlap,
                 title_in_passage=not args.no_title,
                 sentence_vectors=not args.no_sentence_vectors,
+                sentence_method=args.sentence_vectors or recorded_sentence_method(args),
             ),
-            index_spec=IndexSpec(kind=args.index_type),
+            index_spec=IndexSpec(kind=args.index_type, ivf_mmap=args.mmap_lists),
             batch_size=args.batch_size,
             cache=cache,
             update=args.update or bool(args.delete),
@@ -167,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         bars.close()
         print("interrupted: the previous index is unchanged", file=sys.stderr)
         return 130
+    finally:
+        if engine is not None:
+            engine.close()
     return 0
 
 

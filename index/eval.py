@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from index.datasets import SHARED_DATA
+from index.datasets import PROJECT_ROOT, SHARED_DATA
 from search import MODES, Ranking, Searcher
 from search import stemming as lexical
 from search.model.backends import BACKENDS
@@ -23,6 +23,7 @@ DEFAULT_WORK = Path("var") / "eval"
 class Query:
     text: str
     gold_url: str
+    answers: tuple[str, ...] = ()  # answer texts in the gold article (XQuAD), for the highlight rate
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Scores:
     mrr10: float = 0.0
     ndcg10: float = 0.0
     ms_per_query: float = 0.0
+    # Of the found gold passages that hold the answer, the share whose best sentence holds it too.
+    highlight: float | None = None
+    highlight_n: int = 0  # how many such passages
 
 
 # ---------------------------------------------------------------- data
@@ -66,8 +70,9 @@ def xquad(data: Path, limit: int | None = None) -> tuple[list[dict], list[Task]]
         for j, (p_ar, p_en) in enumerate(zip(art_ar["paragraphs"], art_en["paragraphs"])):
             url = f"xquad://{i}/{j}"
             articles.append({"title": "", "text": p_ar["context"], "url": url, "source": "xquad"})
-            en_queries += [Query(qa["question"], url) for qa in p_en["qas"]]
-            ar_queries += [Query(qa["question"], url) for qa in p_ar["qas"]]
+            answers = {qa["id"]: tuple(a["text"] for a in qa["answers"]) for qa in p_ar["qas"]}
+            en_queries += [Query(qa["question"], url, answers.get(qa["id"], ())) for qa in p_en["qas"]]
+            ar_queries += [Query(qa["question"], url, answers.get(qa["id"], ())) for qa in p_ar["qas"]]
     tasks = [
         Task("xquad en->ar", "xquad", en_queries[:limit]),
         Task("xquad ar->ar", "xquad", ar_queries[:limit]),
@@ -90,6 +95,48 @@ def news_distractors(data: Path, count: int) -> list[dict]:
                 {"title": a.title, "text": a.text, "url": a.url, "date": a.date, "source": a.source}
             )
     return picked
+
+
+NAME_QUESTIONS = PROJECT_ROOT / "tests" / "fixtures" / "crossscript" / "questions.jsonl"
+"""165 English questions hinging on a name, number or date of a real Arabic news article (see the README
+beside it)."""
+
+
+def names(data: Path, distractors: int, limit: int | None = None) -> tuple[list[dict], Task]:
+    """The articles of the name/number/date questions plus ``distractors`` news articles (those of
+    `news_distractors`, minus the question articles among them), and the English questions.
+
+    Each question's gold is its article (SaudiNewsNet: its url, the question's ``article_key``; ANT: the
+    file the ``article_key`` names).
+    """
+    from index.sources import read_sources
+
+    questions = [json.loads(line) for line in NAME_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+    wanted: dict[str, set[str]] = {}
+    for q in questions:
+        wanted.setdefault(q["file"], set()).add(q["article_key"])
+    found: dict[str, dict] = {}
+    for file, keys in sorted(wanted.items()):
+        for a in read_sources([data / file], on_problem=lambda p: None):
+            key = a.url if file.endswith(".zip") else file
+            if key in keys and key not in found:
+                found[key] = {
+                    "title": a.title,
+                    "text": a.text,
+                    "url": a.url,
+                    "date": a.date,
+                    "source": a.source,
+                }
+    missing = sorted({q["article_key"] for q in questions} - found.keys())
+    if missing:
+        raise ValueError(f"question articles not found in {data}: {', '.join(missing[:3])}")
+    articles = list(found.values())
+    urls = {a["url"] for a in articles}
+    articles += [a for a in news_distractors(data, distractors) if a["url"] not in urls]
+    task = Task(
+        "names en->ar", "names", [Query(q["question"], found[q["article_key"]]["url"]) for q in questions]
+    )
+    return articles, replace(task, queries=task.queries[:limit])
 
 
 def tatoeba(data: Path, limit: int | None = None) -> tuple[dict[str, list[dict]], list[Task]]:
@@ -168,19 +215,37 @@ def evaluate(searcher: Searcher, task: Task, config: str, ranking: Ranking) -> S
     results = searcher.search_batch([q.text for q in task.queries], k=10, per_article=1, ranking=ranking)
     seconds = time.perf_counter() - started
     ranks = [rank_of([h.url for h in hits], q.gold_url) for q, hits in zip(task.queries, results)]
-    return score(task.name, config, ranks, seconds)
+    out = score(task.name, config, ranks, seconds)
+    out.highlight, out.highlight_n = highlight_rate(task.queries, results)
+    return out
+
+
+def highlight_rate(queries: Sequence[Query], results: Sequence[Sequence]) -> tuple[float | None, int]:
+    """How often the highlighted (best) sentence holds the answer: over queries whose gold passage is in
+    the top 10 and holds an answer text, the share whose ``hit.sentence`` holds one too."""
+    held = shown = 0
+    for q, hits in zip(queries, results):
+        if not q.answers:
+            continue
+        hit = next((h for h in hits if h.url == q.gold_url), None)
+        if hit is None or not any(a and a in hit.text for a in q.answers):
+            continue
+        held += 1
+        shown += any(a and a in (hit.sentence or "") for a in q.answers)
+    return (shown / held if held else None), held
 
 
 def format_table(rows: Sequence[Scores]) -> str:
     head = (
         f"{'task':<24} {'config':<34} {'n':>5} {'R@1':>6} {'R@5':>6} {'R@10':>6} "
-        f"{'MRR@10':>7} {'nDCG@10':>8} {'ms/q':>6}"
+        f"{'MRR@10':>7} {'nDCG@10':>8} {'ms/q':>6} {'hl':>6}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{r.task:<24} {r.config:<34} {r.queries:>5} {r.recall[1]:>6.3f} {r.recall[5]:>6.3f} "
-            f"{r.recall[10]:>6.3f} {r.mrr10:>7.3f} {r.ndcg10:>8.3f} {r.ms_per_query:>6.1f}"
+            f"{r.recall[10]:>6.3f} {r.mrr10:>7.3f} {r.ndcg10:>8.3f} {r.ms_per_query:>6.1f} "
+            f"{'' if r.highlight is None else f'{r.highlight:.3f}':>6}"
         )
     return "\n".join(lines)
 
@@ -197,17 +262,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--limit", type=int, default=None, help="at most this many queries per direction")
     p.add_argument("--distractors", type=int, default=2000, help="news articles mixed into XQuAD (0: none)")
-    p.add_argument("--benchmarks", default="xquad,xquad+news,tatoeba", help="comma-separated subset")
+    p.add_argument("--benchmarks", default="xquad,xquad+news,tatoeba,names", help="comma-separated subset")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated ranking modes")
     p.add_argument("--fusion", choices=("rrf", "weighted"), default=Ranking.fusion)
     p.add_argument("--rrf-k", type=float, default=Ranking.rrf_k)
     p.add_argument("--lexical-weight", type=float, default=Ranking.lexical_weight)
+    p.add_argument(
+        "--crossscript-weight",
+        type=float,
+        default=Ranking.crossscript_weight,
+        help="weight of the cross-script name/number/date keys (0: off)",
+    )
+    p.add_argument(
+        "--no-crossscript", action="store_true", help="build the indexes without cross-script keys"
+    )
     p.add_argument("--sentence-weight", type=float, default=Ranking.sentence_weight)
     p.add_argument("--no-script-aware", action="store_true", help="same lexical weight for every query")
     p.add_argument("--candidates", type=int, default=Ranking.candidates)
     p.add_argument("--max-tokens", type=int, default=None, help="passage token budget (default: the build's)")
     p.add_argument("--overlap", type=int, default=None, help="overlap sentences (default: the build's)")
     p.add_argument("--no-title", action="store_true", help="do not embed titles with passages")
+    p.add_argument(
+        "--sentence-vectors",
+        choices=("late", "isolated"),
+        default=None,
+        help="how sentence vectors are made: late (from the passage pass) or isolated (default: the build's)",
+    )
     p.add_argument("--stemmer", choices=lexical.STEMMERS, default=None)
     p.add_argument("--json-out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true")
@@ -227,6 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     if args.no_title:
         settings = replace(settings, title_in_passage=False)
+    if args.no_crossscript:
+        settings = replace(settings, crossscript=0)
+    if args.sentence_vectors:
+        settings = replace(settings, sentence_method=args.sentence_vectors)
     ranking = Ranking(
         candidates=args.candidates,
         fusion=args.fusion,
@@ -234,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         lexical_weight=args.lexical_weight,
         sentence_weight=args.sentence_weight,
         script_aware=not args.no_script_aware,
+        crossscript_weight=args.crossscript_weight,
     )
     benchmarks = set(args.benchmarks.split(","))
     embedder = Embedder.load(args.model, backend=args.backend)
@@ -253,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         tatoeba_corpora, tatoeba_tasks = tatoeba(args.data, args.limit)
         corpora.update(tatoeba_corpora)
         tasks += tatoeba_tasks
+    if "names" in benchmarks:
+        corpora["names"], names_task = names(args.data, args.distractors, args.limit)
+        tasks.append(names_task)
 
     rows: list[Scores] = []
     searchers = {
@@ -264,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     chunk_tag = f"tok{settings.max_tokens}/ov{settings.overlap_sentences}"
     if not settings.title_in_passage:
         chunk_tag += "/notitle"
+    chunk_tag += f"/{settings.sentence_method}"
     for task in tasks:
         for mode in args.modes.split(","):
             config = f"{mode} {chunk_tag}"
@@ -271,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                 config += f" {ranking.fusion} lw{ranking.lexical_weight:g}"
             if mode == "hybrid" and not ranking.script_aware:
                 config += " flat-lw"
+            if mode == "hybrid" and ranking.crossscript_weight:
+                config += f" cs{ranking.crossscript_weight:g}"
             if ranking.sentence_weight:
                 config += f" sw{ranking.sentence_weight:g}"
             rows.append(evaluate(searchers[task.corpus], task, config, replace(ranking, mode=mode)))

@@ -38,11 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from search.options import SearchOptions, check_k
+    from search.options import SearchOptions, check_k, validate_query
     from search.searcher import Searcher
     from search.store import IndexOpenError
 
     try:
+        validate_query(args.query)  # before the model loads: an empty query fails at once
         check_k(args.k)
         options = SearchOptions(
             per_article=args.per_article or None,

@@ -29,6 +29,9 @@ class Ranking:
         sentence_weight: share of the best sentence's cosine in a passage's dense score.
         script_aware: scale the lexical weight by the share of the query's terms written in Arabic
             script, so an English question is ranked by meaning while Arabic keywords also match words.
+        crossscript_weight: weight of the cross-script key score in hybrid mode (names by sound,
+            numbers, dates that a query shares with a passage in either script; ``store.keys``); 0 turns
+            the channel off (indexes built without keys have none).
     """
 
     mode: str = "hybrid"
@@ -38,6 +41,7 @@ class Ranking:
     lexical_weight: float = 0.05
     sentence_weight: float = 0.5
     script_aware: bool = True
+    crossscript_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -56,6 +60,12 @@ def arabic_share(query: str) -> float:
     if not terms:
         return 0.0
     return sum(1 for t in terms if has_arabic(t)) / len(terms)
+
+
+def crossscript_weight(ranking: Ranking) -> float:
+    """The weight the cross-script key score gets (0 in dense and lexical modes). English and Arabic
+    queries alike: docs/quality.md measured both."""
+    return ranking.crossscript_weight if ranking.mode == "hybrid" else 0.0
 
 
 def fuse(
@@ -114,8 +124,10 @@ def final_scores(
     lexical_scores: Mapping[int, float],
     sentences: Mapping[int, SentenceChoice],
     ranking: Ranking,
+    key_scores: Mapping[int, float] | None = None,
 ) -> dict[int, float]:
-    """One score per candidate: the dense cosine blended with its best sentence's, fused with BM25."""
+    """One score per candidate: the dense cosine blended with its best sentence's, fused with BM25 and
+    with the cross-script key score (``key_scores``, in [0, 1], from ``store.keys``)."""
     dense_scores = dict(dense)
     if ranking.sentence_weight:
         w = ranking.sentence_weight
@@ -124,4 +136,14 @@ def final_scores(
             for i, s in dense_scores.items()
         }
     lexical_weight = ranking.lexical_weight * (arabic_share(query) if ranking.script_aware else 1.0)
-    return fuse(dense_scores, dict(lexical_scores), ranking, lexical_weight)
+    fused = fuse(dense_scores, dict(lexical_scores), ranking, lexical_weight)
+    key_weight = crossscript_weight(ranking)
+    if not key_scores or not key_weight:
+        return fused
+    if ranking.fusion == "weighted":
+        for i, s in key_scores.items():
+            fused[i] = fused.get(i, dense_scores.get(i, 0.0)) + key_weight * s
+        return fused
+    for rank, pid in enumerate(sorted(key_scores, key=lambda i: (-key_scores[i], i)), 1):
+        fused[pid] = fused.get(pid, 0.0) + key_weight / (ranking.rrf_k + rank)
+    return fused

@@ -210,11 +210,14 @@ class Searcher:
             started = time.perf_counter()
             if options.article_id is not None:
                 dense, lexical_hits = retrieval.within_article(version, query, qvec, options.article_id)
+                key_hits = retrieval.keys_within_article(version, query, ranking, options.article_id)
             else:
                 dense, lexical_hits = retrieval.candidates(version, query, qvec, n_candidates, ranking)
+                found = [i for i, _ in dense + lexical_hits]
+                key_hits = retrieval.key_candidates(version, query, n_candidates, ranking, found)
             timings.search += time.perf_counter() - started
             started = time.perf_counter()
-            hits = self._assemble(version, query, qvec, dense, lexical_hits, k, options)
+            hits = self._assemble(version, query, qvec, dense, lexical_hits, k, options, key_hits)
             timings.fetch += time.perf_counter() - started
             done = len(hits) >= k or n_candidates >= total or not options.filtered
             if options.article_id is not None or done:
@@ -230,8 +233,9 @@ class Searcher:
         lexical_hits: list[tuple[int, float]],
         k: int,
         options: SearchOptions,
+        key_hits: Sequence[tuple[int, float]] = (),
     ) -> list[Hit]:
-        candidate_ids = list(dict.fromkeys([i for i, _ in dense] + [i for i, _ in lexical_hits]))
+        candidate_ids = list(dict.fromkeys(i for hits in (dense, lexical_hits, key_hits) for i, _ in hits))
         if not candidate_ids:
             return []
         reader = version.reader
@@ -244,7 +248,8 @@ class Searcher:
         missing = [i for i in candidate_ids if i not in dense_scores and i in rows]
         if missing and options.ranking.mode != "lexical":
             dense_scores.update(retrieval.exact_scores(version.vectors, qvec, missing))
-        final = final_scores(query, dense_scores, dict(lexical_hits), sentences, options.ranking)
+        ranking = options.ranking
+        final = final_scores(query, dense_scores, dict(lexical_hits), sentences, ranking, dict(key_hits))
         per: dict[str, int] = {}
         hits: list[Hit] = []
         for pid in sorted(final, key=lambda i: -final[i]):

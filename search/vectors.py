@@ -49,6 +49,7 @@ class IndexSpec:
         ivf_nprobe: inverted lists scanned per query (``ivf-sq8``).
         ivf_nlist: inverted lists; 0 means ``4 * sqrt(n)`` (at most ``n / 39``).
         auto_flat_max: the ``flat``/approximate boundary used by ``auto``.
+        ivf_mmap: memory-map the IVF lists at load time instead of reading them into RAM.
     """
 
     kind: str = "flat"
@@ -58,6 +59,9 @@ class IndexSpec:
     ivf_nprobe: int = 128
     ivf_nlist: int = 0
     auto_flat_max: int = AUTO_FLAT_MAX
+    ivf_mmap: bool = False
+    """Serve IVF inverted lists from the index file through mmap (``IO_FLAG_MMAP``) instead of reading
+    them into memory: for indexes larger than RAM (docs/scale.md). No effect on other kinds."""
 
     def __post_init__(self) -> None:
         if self.kind not in INDEX_TYPES:
@@ -177,7 +181,7 @@ def load_index(path: Path, spec: IndexSpec):  # -> faiss.Index
     """
     import faiss
 
-    index = faiss.read_index(str(path))
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP if spec.ivf_mmap else 0)
     inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
     _apply_search_params(inner, spec)
     if hasattr(inner, "nprobe"):
@@ -214,3 +218,121 @@ def search_index(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
         return index.search(queries, k)
     finally:
         faiss.omp_set_num_threads(previous)
+
+
+# ------------------------------------------------ sharded IVF assembly (docs/scale.md)
+#
+# Large IVF indexes are assembled the FAISS way: the coarse quantiser (and the scalar quantiser) are
+# trained once on a fixed, seeded sample; every shard of vectors is added to a copy of that trained,
+# empty index (anywhere: another process, another machine) with its global positions as ids; the shards'
+# inverted lists are then merged, in memory (``merge_from``) or into one on-disk lists file
+# (``faiss.contrib.ondisk.merge_ondisk``). No process holds all float32 vectors at once. Adding the shards
+# in position order gives the same lists, in the same order, as ``build_index`` over all vectors trained
+# on the same sample.
+
+IVF_SAMPLE_SEED = 1234
+"""Seed of the training sample drawn by ``training_rows``."""
+
+
+def training_rows(n: int, spec: IndexSpec, seed: int = IVF_SAMPLE_SEED) -> np.ndarray:
+    """Sorted positions (0..n-1) of the fixed, seeded training sample for an IVF index of ``n`` vectors.
+
+    As many rows as ``build_index`` trains on (``max(100 * nlist, 50_000)``), all of them when ``n`` is
+    no larger, else drawn without replacement by a generator seeded with ``seed``.
+    """
+    limit = max(100 * ivf_nlist(spec, n), 50_000)
+    if n <= limit:
+        return np.arange(n, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=limit, replace=False)).astype(np.int64)
+
+
+def train_ivf(sample: np.ndarray, spec: IndexSpec, n: int):  # -> faiss.IndexIVF
+    """An empty IVF index for ``n`` vectors in all, trained once on ``sample`` (see ``training_rows``).
+
+    Only IVF kinds (``ivf-sq8``, or ``auto`` resolving to it) can be assembled from shards.
+    """
+    import faiss
+
+    spec = resolve_spec(spec, n)
+    if spec.kind != "ivf-sq8":
+        raise ValueError(f"only IVF indexes are assembled from shards, not {spec.kind!r}")
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    dim = sample.shape[1]
+    quantizer = faiss.IndexFlatIP(dim)
+    inner = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, ivf_nlist(spec, n), faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+    quantizer.this.disown()  # owned by the index from here on (clones and merges copy it with the index)
+    inner.own_fields = True
+    inner.train(sample)
+    _apply_search_params(inner, spec)
+    return inner
+
+
+def add_shard(trained, vectors: np.ndarray, start: int):  # -> faiss.IndexIVF
+    """A copy of the trained, empty IVF index holding ``vectors`` as positions ``start, start + 1, ...``."""
+    import faiss
+
+    shard = faiss.clone_index(trained)
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    shard.add_with_ids(vectors, np.arange(start, start + len(vectors), dtype=np.int64))
+    return shard
+
+
+def merge_shards(trained, shards, ids: np.ndarray, *, on_disk: Path | None = None):  # -> faiss.Index
+    """One index over all shards, its ids the passage ids (``ids[position]``), like ``build_index``'s.
+
+    Args:
+        trained: the trained, empty IVF index the shards were made from.
+        shards: paths of shard indexes written with ``save_index`` (or the indexes), in position order;
+            each is read, merged and released in turn.
+        ids: int64 passage ids of every position, ``len(ids)`` = vectors in all shards.
+        on_disk: write the merged inverted lists to this file (memory-mapped, never all in RAM:
+            ``faiss.contrib.ondisk.merge_ondisk``) instead of merging them in memory; the index then
+            needs that file beside it (``load_index`` on the index file finds it in the same directory).
+    """
+    import faiss
+
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    merged = faiss.clone_index(trained)
+    index = faiss.IndexIDMap2(merged)  # wrapped while empty; the lists are merged into ``merged`` below
+    merged.this.disown()
+    index.own_fields = True
+    if on_disk is not None:
+        from faiss.contrib.ondisk import merge_ondisk
+
+        paths = [str(s) for s in shards]
+        merge_ondisk(merged, paths, str(on_disk))
+    else:
+        for shard in shards:
+            part = faiss.read_index(str(shard)) if isinstance(shard, str | Path) else shard
+            merged.merge_from(part, 0)  # ids are global positions already
+            del part
+    if merged.ntotal != len(ids):
+        raise ValueError(f"the shards hold {merged.ntotal} vectors for {len(ids)} ids")
+    index.ntotal = merged.ntotal
+    faiss.copy_array_to_vector(ids, index.id_map)
+    index.construct_rev_map()
+    return index
+
+
+def load_sharded_on_disk(path: Path, spec: IndexSpec):  # -> faiss.Index
+    """Read an index whose lists ``merge_shards(on_disk=...)`` wrote to a file in the same directory."""
+    import faiss
+
+    index = faiss.read_index(str(path), faiss.IO_FLAG_ONDISK_SAME_DIR)
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    _apply_search_params(inner, spec)
+    faiss.extract_index_ivf(inner).make_direct_map()
+    return index
+
+
+def memory_mapped(index) -> bool:
+    """Whether an index's IVF lists are served from a file (on-disk lists) rather than RAM."""
+    import faiss
+
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    if not hasattr(inner, "invlists"):
+        return False
+    return isinstance(faiss.downcast_InvertedLists(inner.invlists), faiss.OnDiskInvertedLists)

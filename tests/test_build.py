@@ -6,14 +6,19 @@ import json
 import os
 from pathlib import Path
 
+import faiss
 import pytest
 
 from index.build import ChunkSettings, StrictModeError, build, main
+from index.cli import parse_args
 from index.embed import EmbeddingCache
 from index.publish import BuildLockedError, build_lock
+from search.model.backends import RECOMMENDED_BATCH_SIZE
 from search.searcher import Searcher
 from search.store import IndexOpenError, read_manifest
+from search.vectors import AUTO_FLAT_MAX, IndexSpec, index_kind, resolve_spec
 from tests.conftest import ARTICLES, FIXTURES, SEED_ARTICLE
+from tests.fakes import HashEmbedder
 
 
 def write_jsonl(path: Path, rows: list[dict], extra_lines: tuple[str, ...] = ()) -> Path:
@@ -131,6 +136,7 @@ def test_cli_fatal_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "idx").exists()
 
 
+@pytest.mark.model  # the CLI loads the default model itself
 def test_cli_builds_and_summarises(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ARABIC_NEWS_SEARCH_CACHE", os.environ.get("ARABIC_NEWS_SEARCH_CACHE", str(tmp_path)))
     src = write_jsonl(tmp_path / "a.jsonl", ARTICLES, ("{oops\n",))
@@ -163,3 +169,115 @@ def test_cli_update_keeps_the_index_model_and_backend(tmp_path, capsys, monkeypa
     asked.clear()
     assert main(["--out", str(tmp_path / "new"), str(src), "--quiet"]) == 0
     assert asked == [(None, None)]
+
+
+# ---------------------------------------------------------------- CLI options and index kinds
+
+
+class RecordingEmbedder(HashEmbedder):
+    """HashEmbedder that records the size and batch size of every forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[int, int]] = []
+
+    def _encode(self, texts, prompt, batch_size):
+        self.batches.append((len(texts), batch_size))
+        return super()._encode(texts, prompt, batch_size)
+
+
+def fake_model(monkeypatch, embedder: HashEmbedder | None = None) -> list[dict]:
+    """Make ``Embedder.load`` return ``embedder`` (a HashEmbedder); returns the arguments it gets."""
+    from search.model.embedder import Embedder
+
+    asked: list[dict] = []
+    chosen = embedder or HashEmbedder()
+
+    def load(cls, name=None, cache_dir=None, backend=None):
+        asked.append({"name": name, "cache_dir": cache_dir, "backend": backend})
+        return chosen
+
+    monkeypatch.setattr(Embedder, "load", classmethod(load))
+    return asked
+
+
+MANY = [
+    {"title": f"خبر {n}", "text": f"نص الخبر رقم {n} عن الاقتصاد.", "url": f"https://x.test/m/{n}"}
+    for n in range(20)
+]
+
+
+def test_cli_batch_size_reaches_every_forward_pass(tmp_path, monkeypatch, capsys):
+    """``--batch-size 3`` encodes in passes of at most 3 texts; the default is the recommended 16."""
+    src = write_jsonl(tmp_path / "a.jsonl", MANY)
+    recorder = RecordingEmbedder()
+    fake_model(monkeypatch, recorder)
+    assert main(["--out", str(tmp_path / "idx"), str(src), "--batch-size", "3", "--quiet", "--no-cache"]) == 0
+    assert len(recorder.batches) > 5 and {b for _, b in recorder.batches} == {3}
+    assert max(n for n, _ in recorder.batches) == 3
+    recorder.batches.clear()
+    assert main(["--out", str(tmp_path / "idx2"), str(src), "--quiet", "--no-cache"]) == 0
+    assert {b for _, b in recorder.batches} == {RECOMMENDED_BATCH_SIZE} == {16}
+    assert max(n for n, _ in recorder.batches) == 16
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "idx3"), str(src), "--batch-size", "0"])
+    assert exit_info.value.code == 2 and "--batch-size must be >= 1" in capsys.readouterr().err
+
+
+def test_cli_cache_dir_holds_the_embedding_cache(tmp_path, monkeypatch, capsys):
+    """``--cache-dir`` is where the model is asked for and where the embedding cache lives (not the
+    default cache): a second build embeds nothing new."""
+    default = tmp_path / "default-cache"
+    monkeypatch.setenv("ARABIC_NEWS_SEARCH_CACHE", str(default))
+    asked = fake_model(monkeypatch)
+    src = write_jsonl(tmp_path / "a.jsonl", MANY)
+    chosen = tmp_path / "chosen-cache"
+    assert main(["--out", str(tmp_path / "idx"), str(src), "--cache-dir", str(chosen), "--quiet"]) == 0
+    assert asked[-1]["cache_dir"] == chosen
+    first = capsys.readouterr().out
+    cache = EmbeddingCache(chosen / "embeddings.sqlite", "hash:v1", HashEmbedder.DIM)
+    stored = cache._db.execute("SELECT count(*) FROM vectors WHERE model = 'hash:v1'").fetchone()[0]
+    cache.close()
+    assert stored > 20 and f"embedded   {stored} texts" in first and not default.exists()
+    assert main(["--out", str(tmp_path / "idx"), str(src), "--cache-dir", str(chosen), "--quiet"]) == 0
+    assert f"embedded   0 texts in 0.0 s (0.0/s), {stored} from cache" in capsys.readouterr().out
+
+
+def test_auto_index_switches_at_its_flat_maximum(tmp_path):
+    """``auto`` is exact (flat) up to 50,000 passages and IVF-SQ8 above; a build records the kind it
+    resolved to (shown with a small ``auto_flat_max``) and the index answers either way."""
+    assert AUTO_FLAT_MAX == IndexSpec().auto_flat_max == 50_000
+    assert resolve_spec(IndexSpec(kind="auto"), 50_000).kind == "flat"
+    assert resolve_spec(IndexSpec(kind="auto"), 50_001).kind == "ivf-sq8"
+    assert parse_args(["--out", "x", "src"]).index_type == "auto"
+    src = write_jsonl(tmp_path / "a.jsonl", MANY)
+    for flat_max, kind in ((20, "flat"), (19, "ivf-sq8")):
+        out = tmp_path / f"idx-{flat_max}"
+        report = build(
+            [src], out, embedder=HashEmbedder(), index_spec=IndexSpec(kind="auto", auto_flat_max=flat_max)
+        )
+        assert report.passages == 20
+        manifest = read_manifest(out.resolve())
+        assert manifest.index_spec.kind == kind and manifest.data["index"]["auto_flat_max"] == flat_max
+        assert index_kind(faiss.read_index(str(out / "vectors.faiss"))) == kind
+        hits = Searcher.open(out, embedder=HashEmbedder()).search("نص الخبر رقم 7", k=1, mode="dense")
+        assert hits[0].title == "خبر 7"
+
+
+@pytest.mark.model  # loads the model from its directory with torch
+def test_cli_model_option_takes_a_local_directory(tmp_path, capsys, torch_embedder):
+    """``--model DIR`` builds with a local sentence-transformers directory: the manifest names the
+    directory and its content fingerprint, and ``Searcher.open`` loads it again from there."""
+    model_dir = Path(torch_embedder.ref.location)
+    src = write_jsonl(tmp_path / "a.jsonl", ARTICLES)
+    out = tmp_path / "idx"
+    args = ["--out", str(out), str(src), "--model", str(model_dir), "--backend", "torch", "--quiet"]
+    assert main([*args, "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert "articles   3" in capsys.readouterr().out
+    model = json.loads((out / "manifest.json").read_text())["model"]
+    assert model["name"] == str(model_dir.resolve()) and model["fingerprint"].startswith("dir:")
+    assert model["backend"] == "torch"
+    searcher = Searcher.open(out)  # loads what the manifest records: this directory, on torch
+    assert searcher.embedder.ref.name == str(model_dir.resolve()) and searcher.embedder.backend == "torch"
+    assert searcher.search("Moroccan national team penalty shootout", k=1)[0].title == "كرة القدم"
+    assert (tmp_path / "cache" / "embeddings.sqlite").is_file()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,8 +10,7 @@ from hypothesis import strategies as st
 
 from index.chunking import Passage, Span, approx_token_count, chunk_article, split_sentences
 from search.text import clean_text
-
-SEED = Path("/work/shared/seeds/000_41ee774de6f387a6.txt")
+from tests.conftest import SEED_ARTICLE
 
 
 def word_count(texts: list[str]) -> list[int]:
@@ -38,10 +36,8 @@ def sentences(text: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def seed_text() -> str:
-    """The seed article body, cleaned as the indexer sees it."""
-    if not SEED.exists():
-        pytest.skip("seed article not available")
-    return clean_text(SEED.read_text(encoding="utf-8"))
+    """The seed article body (the repository's own copy), cleaned as the indexer sees it."""
+    return clean_text(SEED_ARTICLE.read_text(encoding="utf-8"))
 
 
 def test_seed_sentences(seed_text: str) -> None:

@@ -27,18 +27,26 @@ from pathlib import Path
 import pytest
 
 from search.crossscript import (
+    ARABIC_COMMON_WORDS,
     ARABIC_FUNCTION_WORDS,
+    COMMON_WORDS,
+    WEAK_NAME,
     arabic_name_candidates,
     arabic_name_key,
     arabic_name_keys,
     candidate_names,
+    common_words,
     date_keys,
     document_keys,
     expand_query_key,
+    key_idf,
     keys_match,
     latin_name_key,
+    lookup_terms,
     number_keys,
     query_keys,
+    term_matches,
+    weighted_query_keys,
 )
 from search.text import normalize_arabic, tokenize_for_match
 
@@ -173,6 +181,53 @@ def test_expand_query_key() -> None:
     assert all(keys_match("p:bxrst", t.rstrip("*")) for t in terms)
     assert expand_query_key("p:sl") == ["p:sl"]
     assert expand_query_key("n100000") == ["n100000"] and expand_query_key("d30m12") == ["d30m12"]
+
+
+def test_lookup_terms_find_what_keys_match_accepts() -> None:
+    exact, prefix = lookup_terms("p:dnbrg")  # Edinburgh
+    assert prefix == "p:dnb"  # أدنبره "dnbr" (a prefix), "dnbrk" (one edit), "dnbrg" itself
+    assert set(exact) == {"p:nbrg", "p:dbrg", "p:dnrg"}  # deletions within the first 3 letters
+    assert lookup_terms("p:sl") == (["p:sl"], None) and lookup_terms("n2.5") == (["n2.5"], None)
+    vocabulary = ["p:dnbr", "p:dnbrk", "p:dnbrg", "p:dnbrgxs", "p:dnsk", "p:dnrg", "p:dbrg", "p:dn", "n2"]
+    found = {t for t in vocabulary if t in exact or t.startswith(prefix)}
+    assert {t for t in found if term_matches("p:dnbrg", t)} == {
+        "p:dnbr",
+        "p:dnbrk",
+        "p:dnbrg",
+        "p:dnbrgxs",
+        "p:dnrg",
+        "p:dbrg",
+    }
+    assert not term_matches("n30", "n300") and term_matches("n30", "n30")
+    assert not term_matches("p:dnbrg", "dnbrg")  # a number or date key never matches a name
+
+
+def test_weighted_query_keys_trust_capitalised_names_more() -> None:
+    query = "Did the HD broadcast of Zelensky in Bucharest show subsoil in 2021?"
+    weighted = weighted_query_keys(query)
+    assert [k.key for k in weighted] == query_keys(query)
+    weights = {k.key: k.weight for k in weighted}
+    assert weights["p:slnsk"] == weights["p:bcrst"] == weights["n2021"] == 1.0
+    assert weights["p:hd"] == weights["p:sbsl"] == WEAK_NAME < 1.0  # an acronym, a lowercase word
+    # Names in Latin script are looked up with tolerance; Arabic names, numbers and dates exactly.
+    assert {k.key for k in weighted if k.tolerant} == {"p:hd", "p:brdkst", "p:slnsk", "p:bcrst", "p:sbsl"}
+    arabic = weighted_query_keys("متى سيتحدث بايدن مع بوتين عام 2021؟")
+    assert ("p:btn", 1.0, False) in arabic and not any(k.tolerant for k in arabic)
+
+
+def test_common_words_and_key_idf() -> None:
+    texts = ["قال الرئيس زيلينسكي", "قال الرئيس بوتين", "قال الوزير", "Putin said"]
+    assert common_words(texts, 10) == ["قال", "الرئيس"]  # words of one text are never common
+    assert common_words(texts, 1) == ["قال"] and common_words(texts, 10, min_texts=3) == ["قال"]
+    assert key_idf(1, 1000) > key_idf(10, 1000) > key_idf(500, 1000) > 0
+
+
+def test_the_fixed_common_words_are_ordinary_words() -> None:
+    assert len(ARABIC_COMMON_WORDS) == len(set(ARABIC_COMMON_WORDS)) == COMMON_WORDS
+    assert all(w == normalize_arabic(w) and " " not in w for w in ARABIC_COMMON_WORDS)
+    assert {"في", "الحكومه", "الرئيس"} <= set(ARABIC_COMMON_WORDS)
+    # Names a question may ask about stay out (news-wide ones such as ترامب are in, as weak evidence).
+    assert not {"زيلينسكي", "بوخارست", "سامي", "دنفر", "خاشقجي"} & set(ARABIC_COMMON_WORDS)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import shutil
 import signal
 import sqlite3
@@ -25,6 +26,7 @@ import faiss
 import pytest
 
 from index.build import StrictModeError, build, main
+from index.embed import EmbeddingCache
 from index.faults import PAUSE_ENV, PAUSE_STAGES
 from index.publish import BuildLockedError, build_lock, compact, lock_path, versions_dir
 from index.sources import article_id
@@ -33,7 +35,16 @@ from search.searcher import Searcher
 from search.store import DATABASE, MANIFEST, VECTORS, IndexOpenError, read_manifest
 from search.vectors import INDEX_TYPES, IndexSpec
 from tests.conftest import ARTICLES
-from tests.fakes import HASH_CLI, HashEmbedder
+from tests.fakes import (
+    HASH_CLI,
+    KILL_AFTER_ENV,
+    KILL_AT_ENV,
+    KILL_CLI,
+    KILL_POINTS,
+    HashEmbedder,
+    WriteEvents,
+    install_write_hooks,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -608,3 +619,201 @@ def test_concurrent_searches_during_an_update(tmp_path, hash_embedder):
             if after:
                 assert hit.index_version == new and hit.article_id not in victims
     assert seen[old] and seen[new]
+
+
+# ---------------------------------------------------------------- kills inside the writes
+
+RENAME_OFFSETS = (1, 3, 5, 6)
+"""The publish step's 6 events leave 4 states: staged only (1), renamed (2, 3), renamed and the temp link
+made (4, 5), swapped (6); the fast run kills once in each, the slow run at every event."""
+LOAD_ROWS = [
+    {
+        "title": f"خبر {n}",
+        "text": f"قال المسؤول إن المشروع رقم {n} سيكتمل في عام {2000 + n}. وأضاف أن التمويل متاح. Story {n}.",
+        "url": f"https://x.test/kill/{n}",
+    }
+    for n in range(30)
+]
+KILL_UPDATE = [
+    *({**r, "text": r["text"] + " تحديث."} for r in LOAD_ROWS[:5]),
+    *(
+        {
+            "title": f"حديقة {n}",
+            "text": f"افتتحت البلدية الحديقة رقم {n} في الحي {n + 40}.",
+            "url": f"https://x.test/p/{n}",
+        }
+        for n in range(10)
+    ),
+    NEW,
+    NEWER,
+]
+KILL_QUERIES = ["المشروع رقم 3", "قمر صناعي لرصد الطقس", "مستشفى الأطفال", "Story 12", "التمويل متاح"]
+
+
+def _kill_setup(root: Path) -> tuple[Path, Path, list[str]]:
+    """A published index of LOAD_ROWS and its embedding cache under ``root``; returns (index, cache dir,
+    the build arguments of an update that adds, replaces and deletes)."""
+    root.mkdir()
+    out, cache_dir = root / "idx", root / "cache"
+    embedder = HashEmbedder()
+    cache = EmbeddingCache.for_embedder(embedder, cache_dir)
+    build([write_jsonl(root / "a.jsonl", LOAD_ROWS)], out, embedder=embedder, cache=cache)
+    cache.close()
+    update = write_jsonl(root / "b.jsonl", KILL_UPDATE)
+    args = [
+        "--out",
+        out,
+        "--update",
+        update,
+        "--delete",
+        key(LOAD_ROWS[7]),
+        "--quiet",
+        "--cache-dir",
+        cache_dir,
+    ]
+    return out, cache_dir, [str(a) for a in args]
+
+
+def _answers(out: Path) -> list[list[tuple[str, str]]]:
+    """What the index at ``out`` answers (opened with its checksums verified)."""
+    read_manifest(out.resolve(), verify=True)
+    searcher = Searcher.open(out, embedder=HashEmbedder())
+    return [[(h.article_id, h.text) for h in searcher.search(q, k=3)] for q in KILL_QUERIES]
+
+
+def _cache_rows(cache_dir: Path) -> dict[bytes, bytes]:
+    """Open the embedding cache as the next build would and read every row back."""
+    cache = EmbeddingCache.for_embedder(HashEmbedder(), cache_dir)  # opening recovers its WAL
+    try:
+        assert cache._db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = dict(cache._db.execute("SELECT key, vector FROM vectors").fetchall())
+        assert len(cache.get_many(list(rows))) == len(rows)  # every vector readable at the right size
+    finally:
+        cache.close()
+    return rows
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_kill_inside_a_write_leaves_index_and_cache_usable(point, tmp_path, monkeypatch):
+    """SIGKILL an update (a subprocess with the hashing fake model) at seeded random offsets inside one
+    write: SQLite instructions of the new database, bytes of the FAISS file, SQLite instructions of the
+    embedding-cache writes, or the steps around each rename and symlink of the publish. Every time the
+    published index opens with its checksums verified and answers exactly as before (or, killed after the
+    final swap, exactly as the completed update does), the embedding cache opens, passes SQLite's
+    integrity check and keeps every row it had, the lock is free, and the next update completes and
+    clears what the killed one left."""
+    kill_inside_writes(point, 2, RENAME_OFFSETS, f"kill-{point}", tmp_path, monkeypatch)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_many_kills_inside_a_write_leave_index_and_cache_usable(point, tmp_path, monkeypatch):
+    """The same at 10 more offsets per write (another seed) and at every step of the publish."""
+    kill_inside_writes(point, 10, range(1, 7), f"many-kills-{point}", tmp_path, monkeypatch)
+
+
+def kill_inside_writes(point, kills, rename_offsets, seed, tmp_path, monkeypatch) -> None:
+    """Count the write's steps in a complete update, then kill fresh updates at chosen steps and check."""
+    out, cache_dir, args = _kill_setup(tmp_path / "calibrate")
+    before = _answers(out)
+    events = WriteEvents()
+    with monkeypatch.context() as patched:
+        install_write_hooks(point, events, patched.setattr)
+        assert hash_cli_in_process(args) == 0
+    total = events.count
+    assert total == 6 if point == "rename" else total >= 20, total
+    after = _answers(out)
+    assert after != before
+
+    rng = random.Random(seed)
+    offsets = rename_offsets if point == "rename" else sorted(rng.sample(range(1, total + 1), kills))
+    for n, offset in enumerate(offsets):
+        out, cache_dir, args = _kill_setup(tmp_path / f"run{n}")
+        version, rows = out.resolve(), _cache_rows(cache_dir)
+        env = {**os.environ, KILL_AT_ENV: point, KILL_AFTER_ENV: str(offset)}
+        env.pop(PAUSE_ENV, None)
+        killed = subprocess.run(
+            [sys.executable, "-c", KILL_CLI, *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert killed.returncode == -signal.SIGKILL, (offset, killed.stderr[-2000:])
+        if point == "faiss":  # killed inside the write: exactly the bytes before the offset are on disk
+            (partial,) = versions_dir(out).glob("*.partial")
+            assert (partial / VECTORS).stat().st_size == offset <= total
+        swapped = point == "rename" and offset == 6  # killed after the link swap: the update is published
+        assert (out.resolve() != version) == swapped, offset
+        assert _answers(out) == (after if swapped else before), offset
+        now = _cache_rows(cache_dir)
+        assert {k: now[k] for k in rows} == rows and len(now) >= len(rows), offset
+        with build_lock(out):
+            pass
+        current = out.resolve().name
+        assert hash_cli_in_process(args) == 0
+        assert _answers(out) == after
+        assert leftovers(out) == sorted([current, out.resolve().name]), offset  # the rest was cleared
+
+
+def hash_cli_in_process(args: list[str]) -> int:
+    """``python -m index.build ARGS`` in this process, with HashEmbedder as the model."""
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(
+            Embedder, "load", classmethod(lambda cls, name=None, cache_dir=None, backend=None: HashEmbedder())
+        )
+        return main(args)
+
+
+# ---------------------------------------------------------------- the real model under threads
+
+REAL_QUERIES = [
+    "When will Biden and Putin speak?",
+    "متى سيتحدث بايدن مع بوتين؟",
+    "How many Russian troops are near Ukraine?",
+    "الناتو روسيا أوكرانيا",
+    "oil prices",
+    "أسعار النفط",
+    "Saudi football league results",
+    "الحج وإجراءات السلامة",
+]
+
+
+def test_concurrent_searches_with_the_real_model_equal_a_sequential_run(seed_searcher):
+    """8 threads share one Searcher on the real model (the Embedder's lock and the backend's inference
+    request, the reader's lock, FAISS): each asks every query 3 times in its own order, and every answer
+    equals the sequential run's (same passages, sentences and scores)."""
+
+    def answer(query: str) -> list[tuple]:
+        return [
+            (h.passage_id, h.sentence_start, h.sentence_end, h.score)
+            for h in seed_searcher.search(query, k=5)
+        ]
+
+    expected = {q: answer(q) for q in REAL_QUERIES}
+    assert all(expected.values())
+    got: list[tuple[str, list[tuple]]] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def worker(t: int) -> None:
+        order = [REAL_QUERIES[(t * 3 + i) % len(REAL_QUERIES)] for i in range(len(REAL_QUERIES))] * 3
+        start.wait()
+        try:
+            mine = [(q, answer(q)) for q in order]
+        except BaseException as exc:
+            errors.append(exc)
+            return
+        with lock:
+            got.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=300)
+    assert not errors, errors[:3]
+    assert len(got) == 8 * 3 * len(REAL_QUERIES)
+    assert all(hits == expected[q] for q, hits in got), [q for q, hits in got if hits != expected[q]][:5]

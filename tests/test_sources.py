@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from index.datasets import SHARED_DATA
 from index.sources import (
     Article,
     Problem,
@@ -15,10 +16,10 @@ from index.sources import (
     normalize_url,
     read_sources,
 )
+from tests.conftest import SEED_ARTICLE
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
-SEED = Path("/work/shared/seeds/000_41ee774de6f387a6.txt")
-SAUDI_ZIP = Path("/work/shared/data/saudinewsnet/dataset/2015-07-23.zip")
+SAUDI_ZIP = SHARED_DATA / "saudinewsnet" / "dataset" / "2015-07-23.zip"
 
 
 def read(*paths: Path | str) -> tuple[list[Article], list[Problem]]:
@@ -203,10 +204,9 @@ def test_normalize_date(raw: str, expected: str | None) -> None:
     assert normalize_date(raw) == expected
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="seed article not available")
 def test_seed_article_furniture_removed() -> None:
     """The CNN seed keeps its title and body while reading time, tags and comment form are dropped."""
-    (article,), problems = read(SEED)
+    (article,), problems = read(SEED_ARTICLE)
     assert problems == []
     assert article.title == "CNN: بايدن سيتحدث مع بوتين يوم الخميس بناء على طلب الرئيس الروسي"
     lines = article.text.split("\n")
@@ -218,9 +218,11 @@ def test_seed_article_furniture_removed() -> None:
     assert article.id.startswith("c:") and article.url is None
 
 
-@pytest.mark.skipif(not SAUDI_ZIP.exists(), reason="SaudiNewsNet data not available")
+@pytest.mark.shared_data
 def test_real_saudinewsnet_zip() -> None:
-    """A real SaudiNewsNet day: over 1000 articles with URLs, ISO dates and sources; empty ones reported."""
+    """A real SaudiNewsNet day from the shared data: over 1000 articles with URLs, ISO dates and sources;
+    empty ones reported. Fails (does not skip) when the shared data is missing."""
+    assert SAUDI_ZIP.is_file(), f"the shared data is missing: {SAUDI_ZIP} (set ARABIC_NEWS_SEARCH_DATA)"
     articles, problems = read(SAUDI_ZIP)
     assert len(articles) > 1000
     assert all(a.url and a.url.startswith("http") for a in articles)

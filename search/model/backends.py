@@ -11,6 +11,10 @@ tokenizer, prompts, pooling and normalisation) whose transformer runs on the cho
 ``openvino``              OpenVINO, float32 inference precision.
 ``openvino-bf16``         OpenVINO with bfloat16 inference precision: native bf16 dot products on CPUs
                           with AVX512_BF16 or AMX (others silently run it in float32). The default.
+``openvino-int8``         OpenVINO, NNCF post-training int8 (static activations calibrated on the news
+                          passages in ``seeds/``, SmoothQuant, the 12 feed-forward down-projections
+                          kept in float); the rest in bf16 where the CPU has it, else float32. For CPUs
+                          without bf16 (extra ``int8``: ``pip install nncf``, needed once to make it).
 ========================  ==============================================================================
 
 The non-torch backends need artefacts made from the model once: an ONNX export (TorchScript exporter,
@@ -33,7 +37,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,12 +49,16 @@ from search.support import log_stderr
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16", "openvino-int8")
 """Every backend ``load_sentence_transformer`` accepts (each needs its runtime package installed)."""
 
 RECOMMENDED_BACKEND = "openvino-bf16"
 """The fastest backend whose XQuAD MRR@10 stays within 0.005 of torch float32 (see docs/bench.md).
 It is the default (``default_backend``) wherever OpenVINO is installed, which the package requires."""
+
+QUALIFIED_BACKENDS = ("torch", "onnx", "openvino", "openvino-bf16", "openvino-int8")
+"""Backends whose XQuAD MRR@10 stayed within 0.005 of torch float32 in both directions (docs/bench.md):
+the candidates ``python -m index.prepare`` measures on each machine (``onnx-int8`` missed the bound)."""
 
 RECOMMENDED_BATCH_SIZE = 16
 """Passages per forward pass with length-sorted batches (the measured best: docs/bench.md)."""
@@ -63,6 +72,7 @@ _ARTEFACT_FOR = {
     "onnx-int8": "onnx-int8",
     "openvino": "openvino",
     "openvino-bf16": "openvino",
+    "openvino-int8": "openvino-int8",
 }
 _ONNX_FILE = "model.onnx"
 _OV_FILE = "openvino_model.xml"
@@ -80,6 +90,7 @@ def backend_available(backend: str) -> bool:
         "onnx-int8": ("onnxruntime", "onnx"),
         "openvino": ("openvino", "onnx"),
         "openvino-bf16": ("openvino", "onnx"),
+        "openvino-int8": ("openvino", "onnx"),  # and nncf, once, to make the int8 model
     }
     if backend not in needs:
         return False
@@ -91,10 +102,72 @@ def available_backends() -> tuple[str, ...]:
     return tuple(b for b in BACKENDS if backend_available(b))
 
 
-def default_backend() -> str:
-    """The backend new indexes get when none is named: ``RECOMMENDED_BACKEND`` if its runtime is
-    installed, else ``torch``. Opening an index always uses the backend its manifest records."""
+def default_backend(cache_dir: Path | None = None) -> str:
+    """The backend new indexes get when none is named.
+
+    The backend ``python -m index.prepare`` measured fastest within the quality bound on this CPU
+    (``read_machine_record``) when its record is there, was made on a CPU with the same instruction
+    set flags and names an installed backend; else ``RECOMMENDED_BACKEND`` if its runtime is installed,
+    else ``torch``. Opening an index always uses the backend its manifest records.
+    """
+    record = read_machine_record(cache_dir)
+    if record is not None and record.get("backend") in BACKENDS and backend_available(record["backend"]):
+        return str(record["backend"])
     return RECOMMENDED_BACKEND if backend_available(RECOMMENDED_BACKEND) else "torch"
+
+
+MACHINE_RECORD = "machine-backend.json"
+"""The per-machine backend choice, in the cache directory (written by ``python -m index.prepare``)."""
+
+_ISA_PREFIXES = ("avx", "amx", "fma", "f16c", "sse", "ssse", "vnni", "asimd", "sve", "neon", "bf16", "i8mm")
+
+
+def cpu_flags() -> list[str]:
+    """The instruction-set flags of this CPU that decide which kernels a backend runs (AVX2, AVX-512,
+    VNNI, BF16, AMX, ...), from ``/proc/cpuinfo``; empty where it cannot be read."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return sorted({f for f in value.split() if f.startswith(_ISA_PREFIXES)})
+    return []
+
+
+def machine_record_path(cache_dir: Path | None = None) -> Path:
+    from search.model.resolve import default_cache_dir
+
+    return (cache_dir or default_cache_dir()) / MACHINE_RECORD
+
+
+def read_machine_record(cache_dir: Path | None = None) -> dict[str, Any] | None:
+    """The recorded backend choice, or None when there is none, it is unreadable, or it was measured
+    on a CPU with other instruction-set flags (a cache copied to another machine is not trusted)."""
+    import json
+
+    path = machine_record_path(cache_dir)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("cpu_flags") != cpu_flags():
+        return None
+    return record
+
+
+def write_machine_record(record: dict[str, Any], cache_dir: Path | None = None) -> Path:
+    """Store the backend choice for this CPU (its flags are added), atomically."""
+    import json
+
+    path = machine_record_path(cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = dict(record, cpu_flags=cpu_flags())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def default_threads() -> int:
@@ -199,6 +272,8 @@ def ensure_artefact(
     kind = _ARTEFACT_FOR[backend]
     if kind in ("onnx-int8", "openvino"):
         source = ensure_artefact(location, "onnx", cache_dir, torch_model=torch_model, log=log) / _ONNX_FILE
+    elif kind == "openvino-int8":
+        source = ensure_artefact(location, "openvino", cache_dir, torch_model=torch_model, log=log) / _OV_FILE
     else:
         source = None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -212,6 +287,8 @@ def ensure_artefact(
             export_onnx(location, torch_model, tmp / _ONNX_FILE, opset=ONNX_OPSET)
         elif kind == "onnx-int8":
             _quantize_onnx(source, tmp / _ONNX_FILE)
+        elif kind == "openvino-int8":
+            _quantize_openvino(location, source, tmp / _OV_FILE)
         else:
             _convert_openvino(source, tmp / _OV_FILE)
         (tmp / "DONE").write_text(f"{kind} v{ARTEFACT_VERSION}\n")
@@ -229,7 +306,7 @@ def ensure_artefact(
 
 
 def _artefact_complete(target: Path, backend: str) -> bool:
-    main = _OV_FILE if _ARTEFACT_FOR[backend] == "openvino" else _ONNX_FILE
+    main = _OV_FILE if _ARTEFACT_FOR[backend].startswith("openvino") else _ONNX_FILE
     return (target / "DONE").is_file() and (target / main).is_file()
 
 
@@ -249,6 +326,74 @@ def _quantize_onnx(source: Path, out: Path) -> None:
         op_types_to_quantize=["MatMul", "Gather"],
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+
+
+INT8_CALIBRATION_PASSAGES = 128
+"""Real news passages (from ``seeds/``) whose activations set the int8 scales."""
+
+
+def calibration_passages(limit: int = INT8_CALIBRATION_PASSAGES) -> list[str]:
+    """Passages for int8 calibration, as the index embeds them: title, newline, about 900 characters
+    of the article, from the repository's ``seeds/`` text files (the seed story and the ANT news
+    samples), so every machine with the code calibrates on the same text."""
+    seeds = Path(__file__).resolve().parents[2] / "seeds"
+    texts = [path.read_text(encoding="utf-8", errors="replace") for path in sorted(seeds.rglob("*.txt"))]
+    out = []
+    for text in texts:
+        lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("<")]
+        if len(lines) < 2:
+            continue
+        body = " ".join(lines[1:])
+        cut = body.rfind(" ", 0, 900)
+        out.append(f"{lines[0][:200]}\n{body[: cut if cut > 0 else 900]}")
+    if not out:
+        raise FileNotFoundError(f"no calibration passages in {seeds}")
+    step = max(1, len(out) // limit)
+    return out[::step][:limit]
+
+
+def _quantize_openvino(location: str, source: Path, out: Path) -> None:
+    """NNCF post-training int8 of the OpenVINO IR (the recipe measured in docs/bench.md)."""
+    import openvino as ov
+
+    try:
+        import nncf
+    except ImportError as exc:
+        raise ImportError(
+            "backend 'openvino-int8' makes its int8 model once with NNCF: pip install nncf "
+            "(or pip install '.[int8]')"
+        ) from exc
+
+    from search.model.runtime import RuntimeEncoder
+
+    encoder = RuntimeEncoder(location, session=None)
+    prompt = encoder.prompts.get("passage", "")
+    items = []
+    for text in calibration_passages():
+        ids, mask = encoder._inputs([prompt + text])
+        items.append({"input_ids": ids, "attention_mask": mask})
+    model = ov.Core().read_model(str(source))
+    # The feed-forward down-projections read GELU outputs with large outliers: int8 there cost most of
+    # the quality; the other 60 matrix products are int8.
+    keep = [
+        op.get_friendly_name()
+        for op in model.get_ops()
+        if op.get_type_name() == "MatMul"
+        and "/output/dense/" in op.get_friendly_name()
+        and "attention" not in op.get_friendly_name()
+    ]
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset(items),
+        preset=nncf.QuantizationPreset.MIXED,
+        model_type=nncf.ModelType.TRANSFORMER,
+        subset_size=len(items),
+        ignored_scope=nncf.IgnoredScope(names=keep),
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=0.95)
+        ),
+    )
+    ov.save_model(quantized, str(out), compress_to_fp16=False)
 
 
 def _convert_openvino(source: Path, out: Path) -> None:
@@ -282,11 +427,14 @@ class OpenVinoSession:
     def __init__(self, path: Path, threads: int, precision: str) -> None:
         import openvino as ov
 
-        core = ov.Core()
+        self.core = ov.Core()
+        self.path = path
+        self.threads = threads
+        self.hint = precision
         # OpenVINO keeps the compiled blob beside the IR: later loads skip graph compilation.
         with contextlib.suppress(RuntimeError, OSError):
-            core.set_property({"CACHE_DIR": str(path.parent / "compiled")})
-        self.compiled = core.compile_model(
+            self.core.set_property({"CACHE_DIR": str(path.parent / "compiled")})
+        self.compiled = self.core.compile_model(
             str(path),
             "CPU",
             {
@@ -297,10 +445,51 @@ class OpenVinoSession:
         )
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.request = self.compiled.create_infer_request()
+        self._streams: list[Any] | None = None
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         result = self.request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
         return np.array(result[0], dtype=np.float32, copy=True)
+
+    def run_batches(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """``run`` over many batches, results in order, one batch per core at a time.
+
+        Builds encode thousands of passages: there one single-threaded stream per core, each running
+        its own batch (OpenVINO's THROUGHPUT mode), beats one batch split over all cores (the LATENCY
+        mode ``run`` keeps for queries), whose threads wait for each other at every layer, most of all
+        on a shared machine (docs/bench.md). The stream model is compiled on first use.
+        """
+        if self.threads < 2:
+            for ids, mask in batches:
+                yield self.run(ids, mask)
+            return
+        if self._streams is None:
+            compiled = self.core.compile_model(
+                str(self.path),
+                "CPU",
+                {
+                    "INFERENCE_PRECISION_HINT": self.hint,
+                    "PERFORMANCE_HINT": "THROUGHPUT",
+                    "NUM_STREAMS": self.threads,
+                    "INFERENCE_NUM_THREADS": self.threads,
+                },
+            )
+            self._streams = [compiled, *(compiled.create_infer_request() for _ in range(self.threads))]
+        requests = self._streams[1:]
+        pending: deque[Any] = deque()
+        for n, (ids, mask) in enumerate(batches):
+            request = requests[n % len(requests)]
+            if len(pending) == len(requests):  # round robin: the oldest request is this one
+                yield _finish(pending.popleft())
+            request.start_async({"input_ids": ids, "attention_mask": mask})
+            pending.append(request)
+        while pending:
+            yield _finish(pending.popleft())
+
+
+def _finish(request: Any) -> np.ndarray:
+    request.wait()
+    return np.array(request.get_output_tensor(0).data, dtype=np.float32, copy=True)
 
 
 def open_session(target: Path, backend: str, threads: int | None = None) -> OrtSession | OpenVinoSession:
@@ -308,7 +497,7 @@ def open_session(target: Path, backend: str, threads: int | None = None) -> OrtS
     threads = threads or default_threads()
     if backend in ("onnx", "onnx-int8"):
         return OrtSession(target / _ONNX_FILE, threads)
-    precision = "bf16" if backend == "openvino-bf16" else "f32"
+    precision = "bf16" if backend in ("openvino-bf16", "openvino-int8") else "f32"
     return OpenVinoSession(target / _OV_FILE, threads, precision)
 
 

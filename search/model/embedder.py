@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from search.model.resolve import ModelRef, resolve_model
-from search.model.runtime import RuntimeEncoder
+from search.model.runtime import CharSpan, RuntimeEncoder, pool_spans
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -77,7 +77,7 @@ class Embedder:
         from search.model import backends, runtime
 
         if backend is None:
-            backend = backends.default_backend()
+            backend = backends.default_backend(cache_dir)
         if backend not in backends.BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(backends.BACKENDS)}")
         ref = resolve_model(name, cache_dir)
@@ -126,12 +126,128 @@ class Embedder:
         """L2-normalised float32 passage vectors; texts are sorted by length to limit padding."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
+        step = self._group(batch_size)
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
             out[idx] = self._encode([texts[i] for i in idx], self.passage_prompt, batch_size)
             if progress:
                 progress(len(idx))
         return out
+
+    def _group(self, batch_size: int) -> int:
+        """Texts handed to the model per call: one batch, or for the torch-free encoder a few batches
+        per core, which its session runs one batch per core at a time (``run_batches``)."""
+        if isinstance(self.model, RuntimeEncoder) and hasattr(self.model.session, "run_batches"):
+            return batch_size * 4 * max(1, int(getattr(self.model.session, "threads", 1)))
+        return batch_size
+
+    @property
+    def supports_late(self) -> bool:
+        """Whether span vectors can be pooled from a passage's token states (``encode_passages_late``):
+        the torch-free encoder, or a sentence-transformers model with mean pooling and normalisation."""
+        if isinstance(self.model, RuntimeEncoder):
+            return True
+        try:
+            modules = list(self.model)
+            config = modules[1].get_config_dict()
+        except (TypeError, IndexError, AttributeError):
+            return False
+        mean = config.get("pooling_mode") == "mean" or bool(config.get("pooling_mode_mean_tokens"))
+        only_mean = not any(v for k, v in config.items() if k.startswith("pooling_mode_") and "mean" not in k)
+        return (
+            len(modules) == 3
+            and mean
+            and only_mean
+            and type(modules[2]).__name__ == "Normalize"
+            and config.get("include_prompt", True)
+        )
+
+    def encode_passages_late(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[Sequence[CharSpan]],
+        *,
+        batch_size: int = 32,
+        progress: ProgressFn | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Passage vectors and, from the same forward pass, vectors of character spans of each passage
+        (late chunking: the passage's token states mean-pooled over each span, L2-normalised).
+
+        Args:
+            texts: passages (the passage prompt is added here), sorted by length into batches.
+            spans: for each passage, ``(start, end)`` character spans in it, e.g. its sentences.
+            batch_size: passages per forward pass.
+            progress: called with the number of passages done after each batch.
+
+        Returns:
+            ``(vectors, span_vectors)``: ``vectors`` as ``encode_passages`` gives them; ``span_vectors[i]``
+            ``(len(spans[i]), dimension)`` with NaN rows for spans the model window cut, and all NaN when
+            the model cannot pool spans (``supports_late`` is false): embed those spans on their own.
+        """
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(spans)} span lists for {len(texts)} texts")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        span_out: list[np.ndarray] = [np.empty((0, self.dimension), dtype=np.float32)] * len(texts)
+        late = self.supports_late
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        step = self._group(batch_size)
+        for start in range(0, len(order), step):
+            idx = order[start : start + step]
+            batch = [texts[i] for i in idx]
+            batch_spans = [spans[i] for i in idx]
+            if not late:
+                vectors = self._encode(batch, self.passage_prompt, batch_size)
+                pooled = [np.full((len(s), self.dimension), np.nan, dtype=np.float32) for s in batch_spans]
+            elif isinstance(self.model, RuntimeEncoder):
+                with self._lock:
+                    vectors, pooled = self.model.encode_late(
+                        batch, batch_spans, self.passage_prompt, batch_size
+                    )
+            else:
+                vectors, pooled = self._encode_late_st(batch, batch_spans, batch_size)
+            out[idx] = vectors
+            for i, rows in zip(idx, pooled):
+                span_out[i] = rows
+            if progress:
+                progress(len(idx))
+        return out, span_out
+
+    def _encode_late_st(
+        self, texts: Sequence[str], spans: Sequence[Sequence[CharSpan]], batch_size: int
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Late chunking through sentence-transformers' token embeddings (torch, or a session inside it)."""
+        prompt = self.passage_prompt
+        with self._lock:
+            states = self.model.encode(
+                list(texts),
+                prompt=prompt or None,
+                batch_size=batch_size,
+                output_value="token_embeddings",
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
+        prepared = [prompt + t for t in texts]
+        lower = bool(getattr(self.model[0], "do_lower_case", False))
+        # The untruncated encoding: its offsets tell which span tokens the window cut.
+        encoded = self.model.tokenizer(
+            [p.lower() for p in prepared] if lower else prepared,
+            add_special_tokens=True,
+            return_offsets_mapping=True,
+            verbose=False,
+        )
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        pooled: list[np.ndarray] = []
+        for i, tokens in enumerate(states):
+            rows = tokens.float().numpy() if hasattr(tokens, "numpy") else np.asarray(tokens, np.float32)
+            mean = rows.mean(axis=0)
+            vectors[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            offsets = encoded["offset_mapping"][i]
+            limit = len(offsets) if len(offsets) <= len(rows) else len(rows) - 1
+            if lower and len(prepared[i].lower()) != len(prepared[i]):
+                pooled.append(np.full((len(spans[i]), self.dimension), np.nan, dtype=np.float32))
+            else:
+                pooled.append(pool_spans(rows, offsets, limit, spans[i], len(prompt)))
+        return vectors, pooled
 
     def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:

@@ -91,6 +91,11 @@ class Manifest:
         return self.chunker.get("stemmer", "light")
 
     @property
+    def crossscript(self) -> int:
+        """The version of the cross-script keys the index stores (0: none, as in indexes before them)."""
+        return int(self.chunker.get("crossscript", 0))
+
+    @property
     def index_spec(self) -> IndexSpec:
         """The FAISS index that was built (``auto`` already resolved to a kind)."""
         return IndexSpec.from_dict(self.data.get("index", {}))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.store import fts
+from search.store import fts, keys
 from search.support import in_batches
 
 
@@ -71,6 +71,8 @@ class IndexReader:
         self._lock = threading.Lock()
         self.stemmer = stemmer
         self._term_stats = fts.TermStats(self._db)
+        self._key_stats: keys.KeyStats | None = None
+        self._has_keys: bool | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -169,3 +171,32 @@ class IndexReader:
             return []
         with self._lock:
             return fts.search(self._db, query, len(ids), self.stemmer, within=ids)
+
+    @property
+    def has_keys(self) -> bool:
+        """Whether the database holds the cross-script key tables (``store.keys``)."""
+        if self._has_keys is None:
+            with self._lock:
+                self._key_stats = keys.KeyStats(self._db) if keys.has_tables(self._db) else None
+                self._has_keys = self._key_stats is not None
+        return self._has_keys
+
+    def common_words(self) -> list[str]:
+        """The common words the cross-script keys were made with (empty without key tables)."""
+        with self._lock:
+            return keys.common_words(self._db)
+
+    def keys(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> list[tuple[int, float]]:
+        """Top-``k`` ``(passage_id, score)`` by shared cross-script keys, plus matching ``candidates``
+        (see ``keys.search``); empty for an index without key tables."""
+        if not self.has_keys:
+            return []
+        with self._lock:
+            return keys.search(self._db, query, k, candidates=candidates, stats=self._key_stats)
+
+    def keys_within(self, query: str, ids: Sequence[int]) -> list[tuple[int, float]]:
+        """Cross-script key scores of the given passages, best first."""
+        if not ids or not self.has_keys:
+            return []
+        with self._lock:
+            return keys.search(self._db, query, 0, within=ids, stats=self._key_stats)

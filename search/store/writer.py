@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from search.store import fts
+from search.store import fts, keys
 from search.store.format import DATABASE, FORMAT_VERSION, MANIFEST, SCHEMA, VECTORS, file_checksum
 from search.vectors import save_index
 
@@ -101,6 +101,15 @@ class IndexWriter:
         """Index ``(passage_id, text)`` pairs for BM25."""
         fts.add_passages(self._db, rows, self.stemmer)
 
+    def add_key_tables(self, common: Sequence[str]) -> None:
+        """Create the cross-script key tables (``store.keys``); ``common`` words never give name keys."""
+        keys.create_tables(self._db, common)
+        self._common = frozenset(common)
+
+    def add_keys(self, rows: Sequence[tuple[int, str]]) -> None:
+        """Store the cross-script keys of ``(passage_id, title + newline + text)`` pairs."""
+        keys.add_passages(self._db, rows, self._common)
+
     def set_sentence_vectors(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         """Store sentence embeddings (as float16) for the given sentence row ids."""
         with self._db:
@@ -130,27 +139,33 @@ def write_manifest(directory: Path, data: dict[str, Any]) -> None:
 
 
 def repeat_passages(path: Path, n: int, stemmer: str) -> None:
-    """Benchmark support: repeat a database's passage rows (and their lexical entries) up to ``n`` passages,
-    so lookups see a database of that size. The repeats are copies: term statistics are not a real
+    """Benchmark support: repeat a database's passage rows (and their lexical and key entries) up to ``n``
+    passages, so lookups see a database of that size. The repeats are copies: term statistics are not a real
     archive's (docs/bench.md)."""
     db = sqlite3.connect(path)
     cols = [r[1] for r in db.execute("PRAGMA table_info(passages)") if r[1] != "id"]
     names = ", ".join(f'"{c}"' for c in cols)
     base = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
     has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
+    has_keys = keys.has_tables(db)
     rows: list[tuple[str, str]] = []
-    if has_fts:
+    if has_fts or has_keys:
         rows = db.execute(
             "SELECT a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.id"
         ).fetchall()
+    stored_keys: list[str] = []
+    if has_keys:
+        common = frozenset(keys.common_words(db))
+        stored_keys = [keys.passage_keys(f"{title}\n{text}", common) for title, text in rows]
     have = base
     with db:
         while have < n:
             take = min(base, n - have)
             db.execute(f"INSERT INTO passages ({names}) SELECT {names} FROM passages WHERE id <= ?", (take,))
+            copies = [(have + i + 1, f"{rows[i][0]}\n{rows[i][1]}") for i in range(take)]
             if has_fts:
-                fts.add_passages(
-                    db, [(have + i + 1, f"{rows[i][0]}\n{rows[i][1]}") for i in range(take)], stemmer
-                )
+                fts.add_passages(db, copies, stemmer)
+            if has_keys:
+                keys.add_keys(db, [(have + i + 1, stored_keys[i]) for i in range(take)])
             have += take
     db.close()

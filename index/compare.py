@@ -1,0 +1,131 @@
+"""`python -m index.compare A B`: do two indexes give the same answers? (Ray vs local builds; docs/scale.md)
+
+Same articles (every stored field), same passages and sentences (ids, text, character offsets), passage
+and sentence vectors (lowest cosine between the two), and the top-10 hits (article and passage ids) of
+XQuAD-style questions, English and Arabic, searched through the real ``Searcher`` on each index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from search.store import DATABASE, VECTORS, IndexReader, read_manifest
+from search.vectors import load_index
+
+NEWS_QUESTIONS = [
+    "When will Biden and Putin speak?",
+    "How many Russian troops are near Ukraine?",
+    "متى سيتحدث بايدن مع بوتين؟",
+    "ما هي أسعار النفط؟",
+    "Which team won the football match?",
+    "أين عقدت القمة؟",
+]
+
+
+def xquad_questions(data: Path, per_language: int) -> list[str]:
+    """The first ``per_language`` English and Arabic XQuAD questions (none if the data is missing)."""
+    questions: list[str] = []
+    for lang in ("en", "ar"):
+        path = data / "xquad" / f"xquad.{lang}.json"
+        if not path.is_file():
+            continue
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        found = [qa["question"] for art in doc["data"] for p in art["paragraphs"] for qa in p["qas"]]
+        questions += found[:per_language]
+    return questions
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+def compare_indexes(a: Path, b: Path, queries: list[str], *, embedder=None, k: int = 10) -> dict:
+    """What differs between the indexes at ``a`` and ``b`` (published links or version directories)."""
+    from search.searcher import Searcher
+
+    va, vb = Path(a).resolve(), Path(b).resolve()
+    ma, mb = read_manifest(va), read_manifest(vb)
+    ra, rb = IndexReader(va / DATABASE, ma.stemmer), IndexReader(vb / DATABASE, mb.stemmer)
+    try:
+        out: dict = {"engines": [ma.data.get("engine", {}), mb.data.get("engine", {})]}
+        out["same_model"] = ma.model_fingerprint == mb.model_fingerprint
+        counts_a, counts_b = ra.counts(), rb.counts()
+        out["counts"] = [counts_a, counts_b]
+        out["same_articles"] = list(ra.articles()) == list(rb.articles())
+        pa = ra.passages(range(1, counts_a["passages"] + 1))
+        pb = rb.passages(range(1, counts_b["passages"] + 1))
+        out["same_passages"] = pa == pb
+        sa = ra.sentences(range(1, counts_a["sentences"] + 1))
+        sb = rb.sentences(range(1, counts_b["sentences"] + 1))
+        out["same_sentences"] = {i: (s.start, s.end) for i, s in sa.items()} == {
+            i: (s.start, s.end) for i, s in sb.items()
+        }
+        common = [i for i in sa if i in sb and sa[i].vector and sb[i].vector]
+        if common:
+            x = _unit(np.stack([np.frombuffer(sa[i].vector, dtype=np.float16) for i in common]))
+            y = _unit(np.stack([np.frombuffer(sb[i].vector, dtype=np.float16) for i in common]))
+            out["sentence_vectors_min_cosine"] = float((x * y).sum(axis=1).min())
+        ia, ib = load_index(va / VECTORS, ma.index_spec), load_index(vb / VECTORS, mb.index_spec)
+        ids = sorted(set(pa) & set(pb))
+        x = _unit(np.stack([ia.reconstruct(int(i)) for i in ids]))
+        y = _unit(np.stack([ib.reconstruct(int(i)) for i in ids]))
+        out["passage_vectors_min_cosine"] = float((x * y).sum(axis=1).min())
+    finally:
+        ra.close()
+        rb.close()
+    if embedder is None:
+        from search.model.embedder import Embedder
+
+        embedder = Embedder.load(ma.model_name, backend=ma.backend)
+    sa_, sb_ = Searcher.open(va, embedder=embedder), Searcher.open(vb, embedder=embedder)
+    same = 0
+    differing = []
+    for q in queries:
+        ha = [(h.article_id, h.passage_id) for h in sa_.search(q, k=k)]
+        hb = [(h.article_id, h.passage_id) for h in sb_.search(q, k=k)]
+        if ha == hb:
+            same += 1
+        else:
+            differing.append(q)
+    out["queries"] = len(queries)
+    out["same_top10"] = same
+    out["same_top10_share"] = same / len(queries) if queries else 1.0
+    out["differing_queries"] = differing[:10]
+    out["same"] = bool(
+        out["same_model"]
+        and out["same_articles"]
+        and out["same_passages"]
+        and out["same_sentences"]
+        and out["passage_vectors_min_cosine"] >= 0.9999
+        and out.get("sentence_vectors_min_cosine", 1.0) >= 0.9999
+        and out["same_top10_share"] >= 0.99
+    )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from index.datasets import SHARED_DATA
+
+    p = argparse.ArgumentParser(prog="python -m index.compare", description=__doc__.split("\n\n")[0])
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
+    p.add_argument("--questions", type=int, default=100, help="XQuAD questions per language (default 100)")
+    p.add_argument("--data", type=Path, default=SHARED_DATA)
+    args = p.parse_args(argv)
+    queries = NEWS_QUESTIONS + xquad_questions(args.data, args.questions)
+    result = compare_indexes(args.a, args.b, queries)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    if not result["same"]:
+        print("error: the indexes differ (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
