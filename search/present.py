@@ -561,7 +561,7 @@ def _mode(raw: str) -> str | None:
 
 def _bounded_int(raw: str, bounds: tuple[int, int]) -> int | None:
     text = raw.strip()
-    if not text.isdigit() or len(text) > 6:
+    if not text.isdecimal() or len(text) > 6:  # isdigit() takes "²", which int() refuses
         return None
     value = int(text)
     return value if bounds[0] <= value <= bounds[1] else None

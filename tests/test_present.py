@@ -9,7 +9,7 @@ from datetime import date
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from search import present
@@ -371,6 +371,7 @@ def test_defaults_stay_out_of_the_link():
         max_size=8,
     )
 )
+@example(params={"k": "²"})  # a superscript digit to str.isdigit() that int() refuses (found by this test)
 def test_any_link_parses_without_an_exception(params):
     settings, notices = present.parse_params(params, KNOWN)
     assert settings.lang in present.LANGUAGES and settings.mode in present.MODES
