@@ -216,3 +216,54 @@ def test_build_cli_backend_option_loads_that_backend(backend, tmp_path, monkeypa
 def bf16_cpu() -> bool:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+SESSION_PROBE = """
+import shutil, sys
+from pathlib import Path
+import numpy as np
+from search.model.backends import open_session
+from search.model.runtime import RuntimeEncoder
+location, target, backend = sys.argv[1:4]
+encoder = RuntimeEncoder(location, open_session(Path(target), backend))
+text = "ارتفعت أسعار النفط في الأسواق العالمية بعد قرار أوبك خفض الإنتاج مرة أخرى " * 6
+vectors = np.vstack([encoder.encode([text], "query: ", 1), encoder.encode([text] * 4, "passage: ", 4)])
+np.save(sys.argv[4], vectors)
+"""
+
+
+@pytest.mark.model
+def test_openvino_precisions_keep_apart_compiled_blobs(embedder, torch_embedder, tmp_path):
+    """openvino (f32) and openvino-bf16 share one IR; each precision and mode compiles into its own blob
+    cache, in fresh processes one after the other (f32 first, then bf16 loads from disk). OpenVINO 2026.4
+    names an f32 and a bf16 blob alike, and bf16 run from the f32 blob crashed (segmentation fault) on an
+    AMX CPU for 20+ token inputs: each process must exit 0 with vectors close to torch float32."""
+    import subprocess
+    import sys
+
+    target = artefact_dir(embedder.ref.location, "openvino")
+    if not (target / "DONE").is_file():
+        load_sentence_transformer(embedder.ref.location, "openvino")
+    ir = tmp_path / "ir"
+    ir.mkdir()
+    for item in target.iterdir():
+        if item.is_file():
+            (ir / item.name).symlink_to(item)
+    outputs = {}
+    for backend in ("openvino", "openvino-bf16", "openvino", "openvino-bf16"):
+        out = tmp_path / f"{backend}.npy"
+        done = subprocess.run(
+            [sys.executable, "-c", SESSION_PROBE, embedder.ref.location, str(ir), backend, str(out)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
+        assert done.returncode == 0, (backend, done.returncode, done.stderr[-1500:])
+        outputs[backend] = np.load(out)
+    caches = sorted(p.name.split("-")[:2] for p in (ir / "compiled").iterdir())
+    assert caches == [["bf16", "latency"], ["f32", "latency"]], caches
+    text = "ارتفعت أسعار النفط في الأسواق العالمية بعد قرار أوبك خفض الإنتاج مرة أخرى " * 6
+    ref = np.vstack([torch_embedder.encode_queries([text]), torch_embedder.encode_passages([text] * 4)])
+    for backend, got in outputs.items():
+        assert np.sum(got * ref, axis=1).min() >= 0.999, backend

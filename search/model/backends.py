@@ -431,21 +431,24 @@ class OpenVinoSession:
         self.path = path
         self.threads = threads
         self.hint = precision
-        # OpenVINO keeps the compiled blob beside the IR: later loads skip graph compilation.
-        with contextlib.suppress(RuntimeError, OSError):
-            self.core.set_property({"CACHE_DIR": str(path.parent / "compiled")})
-        self.compiled = self.core.compile_model(
-            str(path),
-            "CPU",
-            {
-                "INFERENCE_PRECISION_HINT": precision,
-                "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_NUM_THREADS": threads,
-            },
-        )
+        self.compiled = self._compile({"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads})
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.request = self.compiled.create_infer_request()
         self._streams: list[Any] | None = None
+
+    def _compile(self, config: dict[str, Any]) -> Any:
+        """Compile the IR for the CPU with this precision and ``config``, through a blob cache beside it.
+
+        Each configuration gets its own cache folder: OpenVINO's cache key does not tell an f32 blob from
+        a bf16 one (same file name), and a bf16 model run from an f32-compiled blob crashed with a
+        segmentation fault on an AMX CPU (queries of 20+ tokens, OpenVINO 2026.4).
+        """
+        config = {"INFERENCE_PRECISION_HINT": self.hint, **config}
+        name = "-".join(f"{value}".lower() for value in config.values())
+        cache = self.path.parent / "compiled" / name
+        with contextlib.suppress(RuntimeError, OSError):
+            self.core.set_property({"CACHE_DIR": str(cache)})
+        return self.core.compile_model(str(self.path), "CPU", config)
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         result = self.request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
@@ -464,15 +467,12 @@ class OpenVinoSession:
                 yield self.run(ids, mask)
             return
         if self._streams is None:
-            compiled = self.core.compile_model(
-                str(self.path),
-                "CPU",
+            compiled = self._compile(
                 {
-                    "INFERENCE_PRECISION_HINT": self.hint,
                     "PERFORMANCE_HINT": "THROUGHPUT",
                     "NUM_STREAMS": self.threads,
                     "INFERENCE_NUM_THREADS": self.threads,
-                },
+                }
             )
             self._streams = [compiled, *(compiled.create_infer_request() for _ in range(self.threads))]
         requests = self._streams[1:]
