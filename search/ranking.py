@@ -41,7 +41,7 @@ class Ranking:
     lexical_weight: float = 0.05
     sentence_weight: float = 0.5
     script_aware: bool = True
-    crossscript_weight: float = 0.0
+    crossscript_weight: float = 0.04
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

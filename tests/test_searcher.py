@@ -306,22 +306,29 @@ def sentence_cosines(index_dir: Path, qvec: np.ndarray) -> dict[int, float]:
 )
 def test_default_ranking_weights_through_search(hash_index, query, share):
     """Every hit's score from ``search()`` with the default ranking is 0.5 x its passage cosine + 0.5 x its
-    best sentence's cosine + 0.05 x the query's Arabic share x its BM25 / the best BM25 (computed here
-    from the stored vectors and the lexical scores)."""
+    best sentence's cosine + 0.05 x the query's Arabic share x its BM25 / the best BM25 + 0.04 x its
+    cross-script key score (computed here from the stored vectors, the lexical and the key scores)."""
     embedder = HashEmbedder()
     searcher = Searcher.open(hash_index, embedder=embedder)
     assert arabic_share(query) == share
+    assert Ranking().crossscript_weight == 0.04
     qvec = embedder.encode_queries([query])[0]
     vectors = faiss.read_index(str(hash_index / "vectors.faiss"))
     sentence = sentence_cosines(hash_index, qvec)
     bm25 = {h.passage_id: h.score for h in searcher.search(query, k=500, per_article=None, mode="lexical")}
     assert len(bm25) >= 2  # words of every query match (so a wrong Arabic share would show)
+    reader = searcher._live.current().reader
+    keys = dict(reader.keys(query, 0, candidates=range(1, vectors.ntotal + 1)))
+    assert keys  # every query shares a name with some passage
     hits = searcher.search(query, k=20, per_article=None)
     assert len(hits) == 20
     for hit in hits:
         passage = float(vectors.reconstruct(hit.passage_id) @ qvec)
         lexical = 0.05 * share * bm25.get(hit.passage_id, 0.0) / max(bm25.values())
-        assert hit.score == pytest.approx(0.5 * passage + 0.5 * sentence[hit.passage_id] + lexical, abs=1e-5)
+        expected = (
+            0.5 * passage + 0.5 * sentence[hit.passage_id] + lexical + 0.04 * keys.get(hit.passage_id, 0.0)
+        )
+        assert hit.score == pytest.approx(expected, abs=1e-5)
 
 
 @pytest.mark.parametrize(

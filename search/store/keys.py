@@ -1,5 +1,5 @@
 """The cross-script key channel inside the database: each passage's keys in their own FTS5 table, the
-corpus's common words they were made with, and the scored key look-ups (every SQL of the channel).
+common words they were made with, and the scored key look-ups (every SQL of the channel).
 
 Keys come from `search.crossscript`: names by consonant skeleton ("p:bxrst" for بوخارست), numbers
 ("n100000"), years ("y2021"), months and days ("m12", "d30m12"). An English query's names meet Arabic
