@@ -185,6 +185,47 @@ def test_a_rare_key_outweighs_a_common_one(tmp_path):
     assert [pid for pid, _ in store_keys.search(db, "Brown?", 10, candidates=[5, 41])] == [5]
 
 
+def test_candidates_are_checked_through_the_held_keys_as_through_the_postings():
+    """Which candidates hold a common key comes from each passage's stored keys (a few hundred rowid
+    look-ups); an index built before that table scans the key's postings. Same scores either way."""
+    import random
+
+    rng = random.Random(7)
+    names = ["p:brn", "p:slnsk", "p:bxrst", "p:mskw", "p:dnbrg", "n100000", "y2021", "m12", "d30m12"]
+    rows = [(i, " ".join(sorted(set(rng.sample(names, rng.randint(0, 4)))))) for i in range(1, 401)]
+    with_held = sqlite3.connect(":memory:")
+    store_keys.create_tables(with_held, [])
+    store_keys.add_keys(with_held, rows)
+    without = sqlite3.connect(":memory:")
+    store_keys.create_tables(without, [])
+    without.execute(f"DROP TABLE {store_keys.HELD}")
+    store_keys.add_keys(without, rows)
+    assert store_keys.KeyStats(with_held).has_held and not store_keys.KeyStats(without).has_held
+    candidates = sorted(rng.sample(range(1, 401), 60))
+    for query in (
+        "Did Brown meet Zelensky in Bucharest?",
+        "Moscow, December 30, 2021",
+        "100,000 in Edinburgh",
+    ):
+        got = store_keys.search(with_held, query, 10, candidates=candidates)
+        assert got and got == store_keys.search(without, query, 10, candidates=candidates), query
+        within = store_keys.search(with_held, query, 0, within=candidates[:20])
+        assert within == store_keys.search(without, query, 0, within=candidates[:20]), query
+
+
+def test_a_key_in_more_than_max_postings_passages_only_scores_candidates(monkeypatch):
+    """However large the index, a key found in more than ``MAX_POSTINGS`` passages brings none of its own
+    (5% of 1M would be 50,000 postings to read and score per key)."""
+    db = sqlite3.connect(":memory:")
+    store_keys.create_tables(db, [])
+    store_keys.add_keys(db, [(i, "p:brn") for i in range(1, 31)] + [(i, "n7") for i in range(31, 1001)])
+    assert [pid for pid, _ in store_keys.search(db, "Brown?", 5)] == [1, 2, 3, 4, 5]
+    monkeypatch.setattr(store_keys, "MIN_CAP", 10)  # (the floor for small indexes)
+    monkeypatch.setattr(store_keys, "MAX_POSTINGS", 20)
+    assert store_keys.search(db, "Brown?", 5) == []
+    assert [pid for pid, _ in store_keys.search(db, "Brown?", 5, candidates=[3, 40])] == [3]
+
+
 def test_approximate_forms_count_less_than_the_key_itself():
     db = sqlite3.connect(":memory:")
     store_keys.create_tables(db, [])

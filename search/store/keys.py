@@ -14,26 +14,39 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from search.crossscript import document_keys, key_idf, lookup_terms, term_matches, weighted_query_keys
+from search.support import in_batches
 
 TABLE = "passages_fts_keys"
 """The FTS5 table of keys (rowid = passage id). Indexes built before the channel have none."""
+
+HELD = f"{TABLE}_held"
+"""Each passage's keys as stored text (rowid = passage id): which of a few hundred candidates hold a
+common key is then a few hundred rowid look-ups, not a scan of the key's whole FTS5 posting list (tens of
+thousands of passages at 1M). Indexes built before it have no such table and scan."""
 
 SCHEMA = (
     f"CREATE VIRTUAL TABLE {TABLE} USING fts5(keys, content='', detail='none', "
     "tokenize=\"unicode61 remove_diacritics 0 tokenchars ':.'\")",
     f"CREATE VIRTUAL TABLE {TABLE}_vocab USING fts5vocab({TABLE}, 'row')",
     f"CREATE TABLE {TABLE}_common (position INTEGER PRIMARY KEY, word TEXT NOT NULL)",
+    f"CREATE TABLE {HELD} (id INTEGER PRIMARY KEY, keys TEXT NOT NULL)",
 )
 """Keys are distinct within a passage and never searched as phrases: ``detail='none'`` keeps only which
 passages hold a key. The vocabulary table gives each stored key and its passage count (look-ups with
 tolerance read it by prefix); ``_common`` holds the words that gave no name keys, for updates."""
 
 MAX_DF = 0.05
-"""A query key found in more than this share of the passages (at least ``MIN_CAP``) is common evidence
+"""A query key found in more than this share of the passages (at least ``MIN_CAP``; at most
+``MAX_POSTINGS``) is common evidence
 (a month, "Saudi" in Saudi news): it scores only the passages the other retrievers found, and brings
 none of its own."""
 
 MIN_CAP = 50
+
+MAX_POSTINGS = 1_000
+"""...and a key found in more than this many passages is common evidence too, however large the index:
+the postings a query reads and scores stay bounded (at 1M passages 5% would be 50,000 per key). Indexes
+up to 20,000 passages are not affected."""
 
 FUZZY = 0.5
 """Share of a key's weight that a passage gets when it holds only an approximate form of the key."""
@@ -77,7 +90,21 @@ def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], common
 
 def add_keys(db: sqlite3.Connection, rows: Iterable[tuple[int, str]]) -> None:
     """Store ``(passage_id, passage_keys(...))`` pairs."""
+    rows = list(rows)
     db.executemany(f"INSERT INTO {TABLE} (rowid, keys) VALUES (?, ?)", rows)
+    if _has_held(db):
+        db.executemany(f"INSERT INTO {HELD} (id, keys) VALUES (?, ?)", ((i, k) for i, k in rows if k))
+
+
+def _has_held(db: sqlite3.Connection) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (HELD,)).fetchone()
+    return row is not None
+
+
+def _held(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The stored keys of each of ``ids`` that holds any."""
+    rows = in_batches(db, f"SELECT id, keys FROM {HELD} WHERE id IN ({{marks}})", ids)
+    return {pid: frozenset(text.split()) for pid, text in rows}
 
 
 def _any_of(terms: Iterable[str]) -> str:
@@ -95,6 +122,7 @@ class KeyStats:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._passages: int | None = None
+        self.has_held = _has_held(db)
         self._terms: dict[tuple[str, bool], dict[str, int]] = {}
 
     @property
@@ -164,12 +192,13 @@ def search(
         return []
     stats = stats or KeyStats(db)
     n = stats.passages
-    cap = max(MIN_CAP, int(MAX_DF * n))
+    cap = max(MIN_CAP, min(int(MAX_DF * n), MAX_POSTINGS))
     restrict = sorted({int(i) for i in (within if within is not None else candidates)})
     given = set(restrict)
     inside = given if within is not None else None
     scores: dict[int, float] = {}
     total = 0.0
+    held: dict[int, frozenset[str]] | None = None
     for key, key_weight, tolerant in keys:
         terms = stats.matching_terms(key, tolerant)
         if not terms:
@@ -180,7 +209,11 @@ def search(
         ids = None if max(terms.values()) > cap else _postings(db, match, cap)
         if ids is None:
             df = min(n, sum(terms.values()))
-            ids = _within(db, match, restrict)
+            if stats.has_held:
+                held = _held(db, restrict) if held is None else held
+                ids = [i for i in restrict if i in held and not held[i].isdisjoint(terms)]
+            else:
+                ids = _within(db, match, restrict)
         else:
             df = len(ids)
             if inside is not None:
