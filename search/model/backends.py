@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from search.support import log_stderr
+from search.support import log_stderr, release_mapped_files
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -435,6 +435,10 @@ class OpenVinoSession:
         self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         self.request = self.compiled.create_infer_request()
         self._streams: list[Any] | None = None
+        self._released = False
+        # One tiny inference now: it finishes loading, and releases the mapped file (see ``run``) before
+        # the caller goes on to open an index, so the two never sit in memory together.
+        self.run(np.array([[0, 2]], dtype=np.int64), np.ones((1, 2), dtype=np.int64))
 
     def _compile(self, config: dict[str, Any]) -> Any:
         """Compile the IR for the CPU with this precision and ``config``, through a blob cache beside it.
@@ -452,7 +456,13 @@ class OpenVinoSession:
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         result = self.request.infer({"input_ids": input_ids, "attention_mask": attention_mask})
-        return np.array(result[0], dtype=np.float32, copy=True)
+        out = np.array(result[0], dtype=np.float32, copy=True)
+        if not self._released:
+            # After the first inference the compiled model's mapped file is only read for the word
+            # embeddings the queries use: let its pages leave this process's resident set.
+            self._released = True
+            release_mapped_files(self.path.parent)
+        return out
 
     def run_batches(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
         """``run`` over many batches, results in order, one batch per core at a time.

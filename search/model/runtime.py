@@ -86,6 +86,16 @@ def supports(location: str | Path) -> bool:
     return modes == {"pooling_mode_mean_tokens"} and pooling.get("include_prompt", True)
 
 
+def load_tokenizer(location: str | Path) -> Any:
+    """The model's fast tokenizer (``tokenizer.json``), without padding or truncation."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(Path(location) / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
+
+
 class RuntimeEncoder:
     """Sentence embeddings from a runtime session, in numpy.
 
@@ -94,9 +104,7 @@ class RuntimeEncoder:
         session: an object with ``run(input_ids, attention_mask) -> last_hidden_state`` (numpy).
     """
 
-    def __init__(self, location: str | Path, session: Any) -> None:
-        from tokenizers import Tokenizer
-
+    def __init__(self, location: str | Path, session: Any, tokenizer: Any = None) -> None:
         path = Path(location)
         settings = _read_json(path / "sentence_bert_config.json")
         modules = _read_json(path / "modules.json")
@@ -108,9 +116,7 @@ class RuntimeEncoder:
             _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
         )
         self.dimension = int(pooling["word_embedding_dimension"])
-        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-        self.tokenizer.no_padding()
-        self.tokenizer.no_truncation()
+        self.tokenizer = tokenizer or load_tokenizer(path)
         special = _read_json(path / "special_tokens_map.json").get("pad_token", "<pad>")
         pad_token = special.get("content") if isinstance(special, dict) else special
         pad_id = self.tokenizer.token_to_id(pad_token)
