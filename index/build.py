@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -193,7 +194,11 @@ def build(
                 if sentence_vectors is not None:
                     writer.set_sentence_vectors(chunked.sentence_ids, sentence_vectors)
                 pause_point("index")
-                built_spec = write_vectors(writer, chunked.passage_ids, passage_vectors, index_spec, progress)
+                # The Ray engine assembles IVF indexes from shards on its workers (index.engine_ray).
+                builder = getattr(embedder, "build_vector_index", build_index)
+                built_spec = write_vectors(
+                    writer, chunked.passage_ids, passage_vectors, index_spec, progress, builder
+                )
                 report.seconds = time.perf_counter() - started
                 pause_point("manifest")
                 writer.write_manifest(manifest_data(embedder, settings, built_spec, report))
@@ -230,9 +235,15 @@ def write_rows(
 ) -> Chunked:
     """Chunk every article into sentences and passages and insert them (with the lexical index and, unless
     ``settings.crossscript`` is 0, the cross-script keys, made with ``common`` words: by default
-    ``crossscript.ARABIC_COMMON_WORDS``; an update passes the ones the index was built with)."""
+    ``crossscript.ARABIC_COMMON_WORDS``; an update passes the ones the index was built with). An embedder
+    with ``chunk_articles`` (the Ray engine's) chunks every article first, elsewhere, keyed by article id."""
     budget = min(settings.max_tokens, embedder.passage_budget)
     hard_limit = embedder.passage_budget - 40  # room for the title in the embedded text
+    chunks = None  # the Ray engine chunks on its workers, keyed by article id (index.engine_ray)
+    if (chunk_all := getattr(embedder, "chunk_articles", None)) is not None:
+        items = [(article.id, article.text) for article in articles]
+        limits = dict(overlap_sentences=settings.overlap_sentences, hard_limit=max(budget, hard_limit))
+        chunks = chunk_all(items, max_tokens=budget, **limits)
     out = Chunked([], [], [], [])
     lexical_rows: list[tuple[int, str]] = []
     with writer.transaction():
@@ -251,13 +262,16 @@ def write_rows(
                 origin=article.origin,
                 extra=article.extra,
             )
-            passages = chunk_article(
-                article.text,
-                embedder.count_tokens,
-                max_tokens=budget,
-                overlap_sentences=settings.overlap_sentences,
-                hard_limit=max(budget, hard_limit),
-            )
+            if chunks is not None:
+                passages = chunks.pop(article.id)
+            else:
+                passages = chunk_article(
+                    article.text,
+                    embedder.count_tokens,
+                    max_tokens=budget,
+                    overlap_sentences=settings.overlap_sentences,
+                    hard_limit=max(budget, hard_limit),
+                )
             sentence_ids: dict[tuple[int, int], int] = {}
             for passage in passages:
                 for span in passage.sentences:
@@ -432,12 +446,18 @@ def _match_run(text: str, pos: int, sentences: list[str], first: int) -> list[tu
 
 
 def write_vectors(
-    writer: IndexWriter, ids: list[int], vectors: np.ndarray, index_spec: IndexSpec, progress: Progress
+    writer: IndexWriter,
+    ids: list[int],
+    vectors: np.ndarray,
+    index_spec: IndexSpec,
+    progress: Progress,
+    builder: Callable[[np.ndarray, np.ndarray, IndexSpec], Any] = build_index,
 ) -> IndexSpec:
-    """Build and write the FAISS index over the passage vectors; returns the spec actually built."""
+    """Build (with ``builder``, ``build_index``'s signature) and write the FAISS index over the passage
+    vectors; returns the spec actually built."""
     progress("index", 0, 1)
     built_spec = resolve_spec(index_spec, len(ids))  # "auto" becomes the kind actually built
-    writer.write_vectors(build_index(vectors, np.asarray(ids, dtype=np.int64), built_spec))
+    writer.write_vectors(builder(vectors, np.asarray(ids, dtype=np.int64), built_spec))
     progress("index", 1, 1)
     return built_spec
 

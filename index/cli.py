@@ -111,8 +111,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--engine",
         choices=("local", "ray"),
         default="local",
-        help="local: embed in this process (default); ray: embed on a pool of Ray actors, one model each "
-        "(pip install '.[cluster]'); same index either way",
+        help="local: chunk and embed in this process (default); ray: chunk, embed and (for IVF kinds) add "
+        "vectors per shard on a pool of Ray actors, one model each (pip install '.[cluster]'); same index "
+        "either way",
     )
     cluster.add_argument(
         "--ray-address",

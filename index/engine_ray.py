@@ -1,18 +1,32 @@
-"""Index builds on Ray (``python -m index.build --engine ray``): the embedding step on a pool of Ray actors.
+"""Index builds on Ray (``python -m index.build --engine ray``): chunking, embedding and IVF assembly on
+a pool of Ray actors.
 
-Both engines run the same pipeline, ``index.build.build``: read, clean, collect, chunk and write the
-rows in the driver, embed, build the FAISS index, write the manifest, publish atomically. The Ray
-engine changes one thing: the embedder handed to ``build`` is a ``RayEmbedder``, whose bulk passage
-encodings (``encode_passages``, and ``encode_passages_late`` for late chunking) are cut into tasks and
-run by ``RaySettings.workers`` actors, each holding one model loaded with ``Embedder.load(model,
-cache_dir, backend)``. Everything else it answers from the driver's own copy of the model (token
-counts, prompts, fingerprint). So the embedding cache is consulted in the driver before any text is
-sent (``index.embed``), new vectors are written back to it after every round, results are put back
-by position (tasks finish in any order), and the index format, the manifest (which records the
-engine) and the publish are the local engine's.
+Both engines run the same pipeline, ``index.build.build``: read, clean and collect the articles, chunk
+them, write the rows, embed, build the FAISS index, write the manifest, publish atomically. The Ray
+engine hands ``build`` a ``RayEmbedder`` instead of an ``Embedder``; ``build`` uses three of its hooks,
+each cut into tasks run by ``RaySettings.workers`` actors (each holding one model loaded with
+``Embedder.load(model, cache_dir, backend)``):
 
-Tasks are cut from the length-sorted order that ``Embedder.encode_passages`` itself uses, in whole
-model batches, so every model batch holds the same texts as in a local build: the vectors are the
+- ``chunk_articles``: the chunker (``index.chunking.chunk_article``, pure given the tokenizer) over
+  batches of articles, longest first; results come back keyed by article id and are looked up by id,
+  never by position. Reading, cleaning and writing the rows (SQLite row ids) stay in the driver, so
+  the passages (ids, text, offsets) are the local build's.
+- ``encode_passages`` / ``encode_passages_late``: bulk passage encodings. The embedding cache is
+  consulted in the driver before any text is sent (``index.embed``), new vectors are written back to
+  it after every round, and results are put back by row position (tasks finish in any order).
+- ``build_vector_index``: for IVF kinds (``ivf-sq8``, or ``auto`` resolving to it) the index is
+  assembled the FAISS way (``index.shards.assemble_ivf``): the quantisers are trained once in the
+  driver on the fixed, seeded sample (``search.vectors.training_rows``), every shard of vectors (one
+  per worker, at most ``SHARD_ROWS``) is added on an actor to a copy of the trained index, and the
+  shards are merged in position order. The lists are those of ``build_index`` trained on the same
+  sample. Other kinds are built in the driver with ``build_index``.
+
+Everything else comes from the driver's own copy of the model (token counts of the prompt, prompts,
+fingerprint). The index format, the manifest (which records the engine) and the publish are the local
+engine's.
+
+Embedding tasks are cut from the length-sorted order that ``Embedder.encode_passages`` itself uses, in
+whole model batches, so every model batch holds the same texts as in a local build: the vectors are the
 local build's (up to the thread count of the inference runtime).
 
 Without an address (and without ``RAY_ADDRESS``) Ray starts on this machine with its CPUs, no
@@ -30,13 +44,16 @@ import logging
 import math
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from search.vectors import IndexSpec
 
 ENGINES = ("local", "ray")
 """Build engines: ``local`` (in-process, the default) and ``ray``."""
@@ -46,6 +63,20 @@ TASK_BATCHES = 4
 
 IN_FLIGHT = 2
 """Tasks queued per worker, so a worker never waits for the driver between two tasks."""
+
+CHUNK_TASK_ARTICLES = 256
+"""Articles per chunking task (fewer when there are too few to keep every worker busy)."""
+
+SHARD_ROWS = 100_000
+"""Vectors per IVF shard at most (float32 at 384 dimensions: 150 MB per task)."""
+
+SHARDED_KINDS = ("ivf-sq8",)
+"""Index kinds ``RayEmbedder.build_vector_index`` assembles from shards on the workers."""
+
+EMBED_RESUME = (
+    "the published index is unchanged and the vectors made so far are in the embedding cache: rerun to resume"
+)
+OTHER_RESUME = "the published index is unchanged; rerun the build (cached vectors are reused)"
 
 
 class RayEngineError(RuntimeError):
@@ -142,11 +173,44 @@ class EmbedWorker:
             "dimension": self.embedder.dimension,
         }
 
-    def run(self, method: str, texts: list[str], extra: list | None, batch_size: int):
+    def run(self, method: str, texts: list[str], extra: list | None, batch_size: int) -> Any:
+        """``Embedder.<method>`` over ``texts`` (and per-text ``extra``)."""
         fn = getattr(self.embedder, method)
         if extra is None:
             return fn(texts, batch_size=batch_size)
         return fn(texts, extra, batch_size=batch_size)
+
+    def chunk(
+        self, items: list[tuple[str, str]], max_tokens: int, overlap_sentences: int, hard_limit: int
+    ) -> tuple[int, list[tuple[str, list]]]:
+        """``(pid, [(article id, passages)])``: ``index.chunking.chunk_article`` with this model's
+        tokenizer."""
+        from index.chunking import chunk_article
+
+        count = self.embedder.count_tokens
+        out = [
+            (
+                key,
+                chunk_article(
+                    text,
+                    count,
+                    max_tokens=max_tokens,
+                    overlap_sentences=overlap_sentences,
+                    hard_limit=hard_limit,
+                ),
+            )
+            for key, text in items
+        ]
+        return os.getpid(), out
+
+    def add_shard(self, trained: np.ndarray, vectors: np.ndarray, start: int) -> np.ndarray:
+        """The serialised trained IVF index holding ``vectors`` as positions ``start, start + 1, ...``."""
+        import faiss
+
+        from search.vectors import add_shard
+
+        shard = add_shard(faiss.deserialize_index(trained), vectors, start)
+        return faiss.serialize_index(shard)
 
 
 class RayEngine:
@@ -264,6 +328,65 @@ class RayEngine:
 
     # ---------------------------------------------------------------- work
 
+    def run_tasks(
+        self,
+        method: str,
+        jobs: Iterable[tuple[Any, tuple]],
+        what: str,
+        resume: str,
+        reraise: tuple[type[Exception], ...] = (),
+    ) -> Iterator[tuple[Any, Any]]:
+        """Run ``EmbedWorker.<method>(*args)`` for every ``(tag, args)`` of ``jobs`` on the actors.
+
+        Jobs are taken from ``jobs`` only as workers free up (``IN_FLIGHT`` per worker), and
+        ``(tag, result)`` pairs are yielded as tasks finish, in any order.
+
+        Args:
+            method: the actor method.
+            jobs: ``(tag, args)`` per task; the tag comes back with the result.
+            what: the step, for messages (``embedding``, ``chunking``, ``index``).
+            resume: what the user can do after a failure (ends the one-line message).
+            reraise: exception types of the task itself that are raised as they are (e.g. the
+                chunker's ``ValueError``) instead of as a lost worker.
+
+        Raises:
+            RayEngineError: a worker failed past its retries, or no task finished for ``stall_timeout_s``.
+        """
+        ray = _import_ray()
+        stall = self.settings.stall_timeout_s
+        pending = iter(jobs)
+        more = True
+        free = [a for _ in range(IN_FLIGHT) for a in self.actors]
+        inflight: dict = {}
+        while True:
+            while free and more:
+                job = next(pending, None)
+                if job is None:
+                    more = False
+                    break
+                actor = free.pop(0)
+                tag, args = job
+                inflight[getattr(actor, method).remote(*args)] = (actor, tag)
+            if not inflight:
+                return
+            done, _ = ray.wait(list(inflight), num_returns=1, timeout=stall)
+            if not done:
+                raise RayEngineError(
+                    f"no Ray {what} worker finished a task in {stall:g} s (workers lost, or the cluster is "
+                    f"short of CPUs/GPUs); {resume}"
+                )
+            for ref in done:
+                actor, tag = inflight.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:
+                    cause = getattr(exc, "cause", None)
+                    if reraise and isinstance(cause, reraise):
+                        raise cause from None
+                    raise RayEngineError(f"a Ray {what} worker failed ({_one_line(exc)}); {resume}") from None
+                free.append(actor)
+                yield tag, result
+
     def run(
         self,
         method: str,
@@ -276,7 +399,6 @@ class RayEngine:
 
         Returns ``(positions, result)`` per task: the task's rows of ``texts`` and what the method gave.
         """
-        ray = _import_ray()
         n = len(texts)
         if not n:
             return []
@@ -284,37 +406,73 @@ class RayEngine:
         per_worker = math.ceil(n / len(self.actors) / batch_size) * batch_size
         unit = max(batch_size, min(batch_size * TASK_BATCHES, per_worker))
         units = [order[s : s + unit] for s in range(0, n, unit)]
+        jobs = (
+            (
+                rows,
+                (
+                    method,
+                    [texts[i] for i in rows],
+                    [extra[i] for i in rows] if extra is not None else None,
+                    batch_size,
+                ),
+            )
+            for rows in units
+        )
         results: list[tuple[np.ndarray, Any]] = []
-        free = [a for _ in range(IN_FLIGHT) for a in self.actors]
-        inflight: dict = {}
-        nxt = 0
-        while nxt < len(units) or inflight:
-            while free and nxt < len(units):
-                actor, rows = free.pop(0), units[nxt]
-                part = [extra[i] for i in rows] if extra is not None else None
-                ref = actor.run.remote(method, [texts[i] for i in rows], part, batch_size)
-                inflight[ref] = (actor, rows)
-                nxt += 1
-            done, _ = ray.wait(list(inflight), num_returns=1, timeout=self.settings.stall_timeout_s)
-            if not done:
-                raise RayEngineError(
-                    f"no Ray embedding worker finished a task in {self.settings.stall_timeout_s:g} s "
-                    "(workers lost, or the cluster is short of CPUs/GPUs); the published index is unchanged "
-                    "and the vectors made so far are in the embedding cache: rerun to resume"
-                )
-            for ref in done:
-                actor, rows = inflight.pop(ref)
-                try:
-                    results.append((rows, ray.get(ref)))
-                except Exception as exc:
-                    raise RayEngineError(
-                        f"a Ray embedding worker failed ({_one_line(exc)}); the published index is "
-                        "unchanged and the vectors made so far are in the embedding cache: rerun to resume"
-                    ) from None
-                free.append(actor)
-                if progress:
-                    progress(len(rows))
+        for rows, result in self.run_tasks("run", jobs, "embedding", EMBED_RESUME):
+            results.append((rows, result))
+            if progress:
+                progress(len(rows))
         return results
+
+    def chunk(
+        self, items: Sequence[tuple[str, str]], *, max_tokens: int, overlap_sentences: int, hard_limit: int
+    ) -> tuple[dict[str, list], dict[int, int]]:
+        """Chunk ``(article id, text)`` items on the actors (``EmbedWorker.chunk``).
+
+        Tasks hold the longest articles first (so the last tasks are short), so they are not in input
+        order; every result is keyed by its article id.
+
+        Returns:
+            ``(passages by article id, articles chunked per worker pid)``.
+
+        Raises:
+            ValueError: ids repeat, or the chunker refused an article (as ``chunk_article`` raises it).
+            RayEngineError: a worker failed, or an id came back missing or twice.
+        """
+        keys = [key for key, _ in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError("article ids must be unique to chunk them on Ray")
+        order = sorted(range(len(items)), key=lambda i: -len(items[i][1]))
+        per = max(1, min(CHUNK_TASK_ARTICLES, math.ceil(len(items) / (len(self.actors) * IN_FLIGHT))))
+        jobs = (
+            (None, ([items[i] for i in order[s : s + per]], max_tokens, overlap_sentences, hard_limit))
+            for s in range(0, len(order), per)
+        )
+        out: dict[str, list] = {}
+        by_worker: dict[int, int] = {}
+        for _, (pid, pairs) in self.run_tasks("chunk", jobs, "chunking", OTHER_RESUME, reraise=(ValueError,)):
+            by_worker[pid] = by_worker.get(pid, 0) + len(pairs)
+            for key, passages in pairs:
+                if key in out:
+                    raise RayEngineError(f"article {key!r} came back twice from the Ray chunking workers")
+                out[key] = passages
+        if len(out) != len(keys):
+            missing = next(key for key in keys if key not in out)
+            raise RayEngineError(f"article {missing!r} did not come back from the Ray chunking workers")
+        return out, by_worker
+
+    def add_shards(self, trained: Any, shards: Sequence[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
+        """Add each ``(start, vectors)`` shard to a copy of the trained IVF index on the actors.
+
+        Returns the serialised shard indexes (``faiss.serialize_index``) keyed by ``start``.
+        """
+        import faiss
+
+        ray = _import_ray()
+        ref = ray.put(faiss.serialize_index(trained))  # sent to each node once, not once per task
+        jobs = ((start, (ref, vectors, start)) for start, vectors in shards)
+        return dict(self.run_tasks("add_shard", jobs, "index", OTHER_RESUME))
 
     def close(self) -> None:
         """Stop the actors, and Ray itself if it was started here."""
@@ -333,15 +491,60 @@ class RayEngine:
 
 
 class RayEmbedder:
-    """An ``Embedder`` for ``build``: bulk passage encoding on the Ray actors, the rest from ``local``."""
+    """An ``Embedder`` for ``build``: chunking, bulk passage encoding and IVF assembly on the Ray actors,
+    the rest from ``local``."""
 
     def __init__(self, local, engine: RayEngine) -> None:
         self._local = local
         self._engine = engine
-        self.engine_record = engine.record
+        self.chunked_by_worker: dict[int, int] = {}
+        """Articles chunked per worker pid in the last build (``chunk_articles``)."""
+        self.ivf_shards = 0
+        """Shards the last build's IVF index was assembled from on the workers (0: built in the driver)."""
 
     def __getattr__(self, name: str):
         return getattr(self._local, name)
+
+    @property
+    def engine_record(self) -> dict[str, Any]:
+        """What the manifest records: the engine, and what its workers did in this build."""
+        return {
+            **self._engine.record,
+            "chunked_articles": sum(self.chunked_by_worker.values()),
+            "ivf_shards": self.ivf_shards,
+        }
+
+    def chunk_articles(
+        self, items: Sequence[tuple[str, str]], *, max_tokens: int, overlap_sentences: int, hard_limit: int
+    ) -> dict[str, list]:
+        """``index.chunking.chunk_article`` of every ``(article id, text)`` on the actors, by article id.
+
+        Called once per build, first: it also starts this build's record of what the workers did.
+        """
+        self.ivf_shards = 0
+        chunks, self.chunked_by_worker = self._engine.chunk(
+            items, max_tokens=max_tokens, overlap_sentences=overlap_sentences, hard_limit=hard_limit
+        )
+        return chunks
+
+    def build_vector_index(self, vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec) -> Any:
+        """As ``search.vectors.build_index``; IVF kinds are assembled from shards added on the actors.
+
+        The quantisers are trained in the driver on the seeded sample (``search.vectors.training_rows``),
+        shards of at most ``SHARD_ROWS`` vectors (one per worker when that is fewer) are added on the
+        actors and merged in position order (``index.shards.assemble_ivf``).
+        """
+        from search.vectors import build_index, resolve_spec
+
+        spec = resolve_spec(spec, len(ids))
+        if spec.kind not in SHARDED_KINDS or not len(ids):
+            return build_index(vectors, ids, spec)
+        from index.shards import assemble_ivf
+
+        rows = max(1, min(SHARD_ROWS, math.ceil(len(ids) / len(self._engine.actors))))
+        index = assemble_ivf(vectors, ids, spec, self._engine.add_shards, shard_rows=rows)
+        self.ivf_shards = math.ceil(len(ids) / rows)
+        return index
 
     def encode_passages(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: Callable[[int], None] | None = None

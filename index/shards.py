@@ -1,5 +1,9 @@
 """Large IVF indexes assembled from shards, and the on-disk-lists measurement (docs/scale.md).
 
+``assemble_ivf`` is what a Ray build uses (``index.engine_ray.RayEmbedder.build_vector_index``): train
+once on the seeded sample of the vectors in hand, have the shards added elsewhere (the Ray actors), and
+merge them in position order, whatever order they come back in.
+
 ``build_sharded`` trains the IVF quantisers once on a fixed, seeded sample (``search.vectors.training_rows``),
 adds each shard of vectors to a copy of the trained index (each shard is read, added, written and
 released: no process holds every float32 vector) and merges the shards' lists, in memory or into one
@@ -21,7 +25,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +45,47 @@ from search.vectors import (
 
 ShardSource = Callable[[int], np.ndarray]
 """``source(i)`` gives shard ``i``'s float32 vectors (rows ``bounds[i]`` of the whole collection)."""
+
+ShardAdder = Callable[[object, Sequence[tuple[int, np.ndarray]]], Mapping[int, np.ndarray]]
+"""``add(trained, [(start, vectors), ...])``: each shard added to a copy of the trained IVF index
+(``search.vectors.add_shard``), serialised (``faiss.serialize_index``), keyed by its ``start``."""
+
+
+def add_shards_here(trained, shards: Sequence[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    """A ``ShardAdder`` that adds the shards in this process, one after the other."""
+    import faiss
+
+    return {start: faiss.serialize_index(add_shard(trained, x, start)) for start, x in shards}
+
+
+def assemble_ivf(
+    vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec, add: ShardAdder, *, shard_rows: int
+):  # -> faiss.Index
+    """An IVF index over ``vectors`` with ``ids``, as ``search.vectors.build_index`` makes it from the sample.
+
+    The quantisers are trained here, once, on the fixed, seeded sample (``training_rows``: every row up to
+    ``max(100 * nlist, 50,000)`` vectors, where it is the sample ``build_index`` trains on too); ``add``
+    adds shards of ``shard_rows`` consecutive vectors (views, not copies) wherever it runs them; the
+    shards are merged in position order (their keys, never the order they came back in), each
+    deserialised and released in turn.
+
+    Raises:
+        ValueError: a shard is missing or extra, or the shards do not hold ``len(ids)`` vectors.
+    """
+    import faiss
+
+    n = len(vectors)
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} ids for {n} vectors")
+    rows = training_rows(n, spec)
+    trained = train_ivf(vectors if len(rows) == n else vectors[rows], spec, n)  # all rows: no copy
+    shard_rows = max(1, shard_rows)
+    starts = list(range(0, n, shard_rows))
+    shards = dict(add(trained, [(s, vectors[s : s + shard_rows]) for s in starts]))
+    if sorted(shards) != starts:
+        wrong = sorted(set(starts) ^ set(shards))
+        raise ValueError(f"shards missing or unexpected at rows {wrong[:5]} (of {len(starts)} shards)")
+    return merge_shards(trained, (faiss.deserialize_index(shards.pop(s)) for s in starts), ids)
 
 
 def build_sharded(

@@ -1,6 +1,7 @@
 """Index builds on Ray (index/engine_ray.py) give the local build's index, survive or report lost workers,
-and fail fast on a wrong address; sharded IVF assembly (search/vectors.py, index/shards.py) answers
-exactly as the one-shot build, also from memory-mapped lists.
+and fail fast on a wrong address; chunking on the Ray workers gives the local passages; sharded IVF
+assembly (search/vectors.py, index/shards.py) answers exactly as the one-shot build, also from
+memory-mapped lists, and a Ray IVF build (shards added on the workers) has the local build's lists.
 
 Ray runs only inside a private network and pid namespace (``unshare``, root): Ray talks to the machine's
 interface address unless loopback is all there is, and every Ray process dies with the namespace.
@@ -22,6 +23,7 @@ import pytest
 
 from index.compare import NEWS_QUESTIONS, compare_indexes, xquad_questions
 from index.datasets import SHARED_DATA
+from index.shards import add_shards_here, assemble_ivf
 from search.vectors import (
     IndexSpec,
     add_shard,
@@ -35,10 +37,12 @@ from search.vectors import (
     training_rows,
 )
 from tests.conftest import FIXTURES, ROOT
+from tests.ray_scenarios import ivf_lists
 
 SCENARIOS = ROOT / "tests" / "ray_scenarios.py"
 TWO_NODE = ROOT / "tests" / "run_two_node.sh"
 NEWS = FIXTURES / "news" / "small.jsonl"
+SEEDS = ROOT / "seeds"
 
 
 def _can_unshare() -> bool:
@@ -167,6 +171,58 @@ def test_two_node_cluster_joined_by_address_gives_the_local_index(tmp_path, embe
     print(f"two-node cluster scenario: {elapsed:.0f} s")
 
 
+@pytest.fixture(scope="module")
+def chunk_ivf_run(tmp_path_factory) -> tuple[Path, dict]:
+    """The ``chunk-ivf`` scenario on seeds/, run once for the two tests that read it."""
+    pytest.importorskip("ray")
+    work = tmp_path_factory.mktemp("ray-chunk-ivf")
+    spec = json.dumps({"sources": [str(SEEDS)]})
+    started = time.monotonic()
+    done = in_namespace([sys.executable, str(SCENARIOS), "chunk-ivf", str(work), spec], timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((work / "result.json").read_text())
+    print(f"chunk-ivf scenario: {time.monotonic() - started:.0f} s; {json.dumps(result['chunk'])}")
+    return work, result
+
+
+@pytest.mark.cluster
+@needs_namespace
+def test_chunking_on_ray_workers_gives_the_local_passages(chunk_ivf_run, embedder):
+    """Every article chunked on the two workers, results looked up by article id (tasks hold the longest
+    articles first, not the input order): the passages (ids, text, offsets) of a local build."""
+    work, result = chunk_ivf_run
+    for case in result["chunk"]:
+        assert case["same"], (case["max_tokens"], case["differing"])
+        assert case["articles"] == 324 and sum(case["by_worker"]) == 324
+        assert len(case["by_worker"]) == 2  # both workers chunked
+    assert result["chunk"][1]["passages"] > 2 * result["chunk"][0]["passages"]  # the small budget cut more
+    ray_engine = result["ray"]["engine"]
+    assert ray_engine["name"] == "ray" and ray_engine["chunked_articles"] == result["ray"]["articles"] == 324
+    compared = compare_indexes(work / "local", work / "ray", [], embedder=embedder)
+    assert compared["same_articles"] and compared["same_passages"] and compared["same_sentences"]
+    assert compared["counts"][0] == compared["counts"][1]
+
+
+@pytest.mark.cluster
+@needs_namespace
+def test_ray_ivf_build_is_assembled_on_the_workers_with_the_local_lists(chunk_ivf_run, embedder):
+    """``ivf-sq8`` (16 lists, nprobe 2) on seeds/: the Ray build trains once, adds one shard per worker and
+    merges; same vectors (a shared cache), so the same centroids, lists (ids and codes, in order), id map
+    and top-10, dense and through the Searcher."""
+    work, result = chunk_ivf_run
+    local, ray = result["local"], result["ray"]
+    assert local["index"]["kind"] == ray["index"]["kind"] == "ivf-sq8"
+    assert ray["engine"]["ivf_shards"] == 2 and local["engine"] == {"name": "local"}
+    assert local["embedded"] > 800 and ray["embedded"] == 0 and ray["from_cache"] > 0  # the same vectors
+    assert len(result["list_sizes"]) == 16 and max(result["list_sizes"]) < 0.5 * sum(result["list_sizes"])
+    assert result["same_centroids"] and result["same_id_map"]
+    assert result["same_lists"], "IVF lists differ (ids, codes or their order)"
+    assert result["same_dense_top10"] == result["queries"] > 80
+    compared = compare_indexes(work / "local", work / "ray", queries(), embedder=embedder)
+    assert compared["passage_vectors_min_cosine"] >= 0.9999
+    assert compared["same_top10_share"] == 1.0, compared["differing_queries"]
+
+
 # ------------------------------------------------------------------ no cluster needed
 
 
@@ -254,6 +310,34 @@ def test_sharded_ivf_answers_exactly_as_the_one_shot_build(tmp_path):
         assert np.allclose(scores, want_scores)
     assert np.allclose(mapped.reconstruct(int(ids[7])), reopened.reconstruct(int(ids[7])))
     assert np.allclose(mapped.reconstruct(int(ids[7])), x[7], atol=0.02)  # 8-bit codes of row 7
+
+
+def test_assembled_ivf_has_the_single_array_lists_whatever_order_shards_come_back():
+    """``assemble_ivf`` (what a Ray build runs, here with shards added in this process and handed back in
+    reverse order) gives ``build_index``'s lists while every row is the sample, and above the sample
+    size the lists of one array trained on the same seeded sample."""
+    import faiss
+
+    def backwards(trained: object, shards: list[tuple[int, np.ndarray]]) -> dict[int, np.ndarray]:
+        return dict(reversed(list(add_shards_here(trained, shards).items())))
+
+    x = _clustered(6_000, 16, 3)
+    ids = np.arange(len(x), dtype=np.int64) * 7 + 2
+    spec = IndexSpec(kind="ivf-sq8", ivf_nlist=32, ivf_nprobe=4)
+    got = assemble_ivf(x, ids, spec, backwards, shard_rows=1_700)  # 4 shards, the last one short
+    want = build_index(x, ids, spec)
+    assert ivf_lists(got) == ivf_lists(want)
+    q = _clustered(40, 16, 4)
+    assert np.array_equal(got.search(q, 10)[1], want.search(q, 10)[1])
+
+    big = _clustered(60_000, 8, 5)  # more than the 50,000-row sample
+    big_ids = np.arange(len(big), dtype=np.int64) + 1
+    trained = train_ivf(big[training_rows(len(big), spec)], spec, len(big))
+    one_array = faiss.IndexIDMap2(faiss.clone_index(trained))
+    one_array.add_with_ids(big, big_ids)
+    assert ivf_lists(assemble_ivf(big, big_ids, spec, backwards, shard_rows=25_000)) == ivf_lists(one_array)
+    with pytest.raises(ValueError, match="shards missing"):
+        assemble_ivf(x, ids, spec, lambda t, shards: add_shards_here(t, shards[1:]), shard_rows=1_700)
 
 
 def test_training_sample_is_fixed_and_seeded():
