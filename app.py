@@ -4,28 +4,38 @@ from __future__ import annotations
 
 import argparse
 import html
+import importlib
 import itertools
 import os
 import re
 import shutil
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import altair as alt
 import numpy as np
-import pandas as pd
 import streamlit as st
+
+if "altair" not in sys.modules:
+    # The timeline's chart libraries (~0.45 s to import) load in the background while the page opens the
+    # index and the model (the tokenizer's parse releases the GIL); the chart imports them when it draws.
+    threading.Thread(
+        target=lambda: [importlib.import_module(m) for m in ("pandas", "altair")], daemon=True
+    ).start()
 
 from index.build import BuildReport, build
 from index.embed import EmbeddingCache
 from search import MODES, Hit, IndexOpenError, Searcher, validate_query
 from search.model.embedder import Embedder
+
+if TYPE_CHECKING:
+    import altair as alt
 from search.present import (
     REFERENCE_SENTENCES,
     Card,
@@ -942,6 +952,9 @@ def when_section(line: Timeline, total: int, filters: Filters, labels: dict[str,
 
 def timeline_chart(line: Timeline, filters: Filters, labels: dict[str, str]) -> alt.Chart:
     """Bars of matching articles per bin (the chosen dates in blue), with an interval brush on time."""
+    import altair as alt
+    import pandas as pd
+
     rows = [
         {
             "start": b.start.isoformat(),
@@ -987,6 +1000,8 @@ def timeline_chart(line: Timeline, filters: Filters, labels: dict[str, str]) -> 
 
 
 def utc_datetime(day: date) -> alt.DateTime:
+    import altair as alt
+
     return alt.DateTime(year=day.year, month=day.month, date=day.day, utc=True)
 
 

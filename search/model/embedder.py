@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -94,11 +93,7 @@ class Embedder:
         target = backends.artefact_ready(ref.location, backend, cache_dir)
         torch_free = os.environ.get(TORCH_FREE_ENV, "1") != "0"
         if torch_free and target is not None and runtime.supports(ref.location):
-            # The tokenizer (0.85 s to parse XLM-R's 250k pieces) loads while the runtime compiles.
-            with ThreadPoolExecutor(1) as pool:
-                tokenizer = pool.submit(runtime.load_tokenizer, ref.location)
-                session = backends.open_session(target, backend)
-                encoder = runtime.RuntimeEncoder(ref.location, session, tokenizer=tokenizer.result())
+            encoder = runtime.RuntimeEncoder(ref.location, backends.open_session(target, backend))
             return cls(encoder, ref, backend)
         _configure_threads()  # the first load exports the artefacts with torch
         model = backends.load_sentence_transformer(ref.location, backend, cache_dir)
