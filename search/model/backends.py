@@ -450,6 +450,9 @@ class OpenVinoSession:
         config = {"INFERENCE_PRECISION_HINT": self.hint, **config}
         name = "-".join(f"{value}".lower() for value in config.values())
         cache = self.path.parent / "compiled" / name
+        with contextlib.suppress(OSError):  # blobs of the shared layout before it: never read again
+            for stale in cache.parent.glob("*.blob"):
+                stale.unlink()
         with contextlib.suppress(RuntimeError, OSError):
             self.core.set_property({"CACHE_DIR": str(cache)})
         return self.core.compile_model(str(self.path), "CPU", config)
