@@ -828,6 +828,16 @@ def probe(
     }
 
 
+def pick_questions(total: int, count: int) -> np.ndarray:
+    """The bench's fixed random choice of ``count`` XQuAD questions (both directions) out of ``total``."""
+    return np.random.default_rng(1).choice(total, min(count, total), replace=False)
+
+
+def probe_queries(questions: Sequence[str], pick: np.ndarray, quick: bool) -> list[str]:
+    """What a search process is timed on: the news-style samples, then picked XQuAD questions."""
+    return list(SAMPLE_QUERIES) + [questions[i] for i in pick[: (22 if quick else 42)]]
+
+
 def read_manifest_backend(index_dir: Path) -> str:
     """The backend an index (or a bench directory) records."""
     from search.store import read_manifest
@@ -877,21 +887,24 @@ print(time.time())
 the first answer is on the page. The user's page lives on, so the process's own exit is not counted."""
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
+def _run(command: list[str], env: dict[str, str]) -> str:
+    """Run ``command`` from the project root; its stdout, or RuntimeError with the end of its stderr."""
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:4])} failed: {done.stderr[-1500:]}")
+    return done.stdout
+
+
+def _timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    _run(command, env)
     return time.perf_counter() - started
 
 
 def _until_printed(command: list[str], env: dict[str, str]) -> float:
     """Seconds from launching ``command`` to the ``time.time()`` it prints last."""
     launched = time.time()
-    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command[:4])} failed: {done.stderr[-1500:]}")
-    return float(done.stdout.strip().splitlines()[-1]) - launched
+    return float(_run(command, env).strip().splitlines()[-1]) - launched
 
 
 def bench_cold_start(work: Path, cache_dir: Path, backend: str, rounds: int) -> dict[str, Any]:
@@ -1064,8 +1077,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe_index:
         xq = load_xquad(None)
         qtexts = xq.questions["en->ar"] + xq.questions["ar->ar"]
-        pick = np.random.default_rng(1).choice(len(qtexts), min(args.queries, len(qtexts)), replace=False)
-        queries = list(SAMPLE_QUERIES) + [qtexts[i] for i in pick[:42]]
+        queries = probe_queries(qtexts, pick_questions(len(qtexts), args.queries), args.quick)
         backend = read_manifest_backend(args.probe_index)
         print(json.dumps(run_probe(args.probe_index, backend, cache_dir, queries, "after"), indent=1))
         return 0
@@ -1136,10 +1148,9 @@ def main(argv: list[str] | None = None) -> int:
     real = real_corpus(
         work, embedder, cache_dir, args.real_passages, chosen, batch_size=RECOMMENDED_BATCH_SIZE
     )
-    rng = np.random.default_rng(1)
     qvecs = np.concatenate([vecs[chosen]["en->ar"], vecs[chosen]["ar->ar"]])
     qtexts = xq.questions["en->ar"] + xq.questions["ar->ar"]
-    pick = rng.choice(len(qvecs), min(args.queries, len(qvecs)), replace=False)
+    pick = pick_questions(len(qvecs), args.queries)
     queries = np.ascontiguousarray(qvecs[pick])
     n_synth = max(0, max(args.sizes) - len(real.vectors))
     log(
@@ -1155,7 +1166,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results["index"] = {}
     results["end_to_end"] = {}
-    probe_queries = list(SAMPLE_QUERIES) + [qtexts[i] for i in pick[: (22 if args.quick else 42)]]
+    probe_texts = probe_queries(qtexts, pick, args.quick)
     for size in args.sizes:
         n_real = min(size, len(real.vectors))
         vectors = np.concatenate([real.vectors[:n_real], synth[: size - n_real]])
@@ -1183,7 +1194,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             log(f"  search process {label}: {backend} + {kind} at {size} (cold start, latency, memory)")
             e2e[label] = dict(
-                run_probe(directory, backend, cache_dir, probe_queries, path), backend=backend, kind=kind
+                run_probe(directory, backend, cache_dir, probe_texts, path), backend=backend, kind=kind
             )
             e2e[label]["vectors_bytes_per_passage"] = entry["bytes_per_passage"]
             db_bytes = (directory / "passages.sqlite").stat().st_size

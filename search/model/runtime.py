@@ -104,7 +104,7 @@ class RuntimeEncoder:
         session: an object with ``run(input_ids, attention_mask) -> last_hidden_state`` (numpy).
     """
 
-    def __init__(self, location: str | Path, session: Any, tokenizer: Any = None) -> None:
+    def __init__(self, location: str | Path, session: Any) -> None:
         path = Path(location)
         settings = _read_json(path / "sentence_bert_config.json")
         modules = _read_json(path / "modules.json")
@@ -116,7 +116,7 @@ class RuntimeEncoder:
             _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
         )
         self.dimension = int(pooling["word_embedding_dimension"])
-        self.tokenizer = tokenizer or load_tokenizer(path)
+        self.tokenizer = load_tokenizer(path)
         special = _read_json(path / "special_tokens_map.json").get("pad_token", "<pad>")
         pad_token = special.get("content") if isinstance(special, dict) else special
         pad_id = self.tokenizer.token_to_id(pad_token)

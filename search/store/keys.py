@@ -36,10 +36,9 @@ passages hold a key. The vocabulary table gives each stored key and its passage 
 tolerance read it by prefix); ``_common`` holds the words that gave no name keys, for updates."""
 
 MAX_DF = 0.05
-"""A query key found in more than this share of the passages (at least ``MIN_CAP``; at most
-``MAX_POSTINGS``) is common evidence
-(a month, "Saudi" in Saudi news): it scores only the passages the other retrievers found, and brings
-none of its own."""
+"""A query key found in more than this share of the passages (at least ``MIN_CAP``, at most
+``MAX_POSTINGS``) is common evidence (a month, "Saudi" in Saudi news): it scores only the passages the
+other retrievers found, and brings none of its own."""
 
 MIN_CAP = 50
 
@@ -67,7 +66,11 @@ def create_tables(db: sqlite3.Connection, common: Iterable[str]) -> None:
 
 def has_tables(db: sqlite3.Connection) -> bool:
     """Whether the database holds the key tables."""
-    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TABLE,)).fetchone()
+    return _has_table(db, TABLE)
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
     return row is not None
 
 
@@ -92,13 +95,8 @@ def add_keys(db: sqlite3.Connection, rows: Iterable[tuple[int, str]]) -> None:
     """Store ``(passage_id, passage_keys(...))`` pairs."""
     rows = list(rows)
     db.executemany(f"INSERT INTO {TABLE} (rowid, keys) VALUES (?, ?)", rows)
-    if _has_held(db):
+    if _has_table(db, HELD):
         db.executemany(f"INSERT INTO {HELD} (id, keys) VALUES (?, ?)", ((i, k) for i, k in rows if k))
-
-
-def _has_held(db: sqlite3.Connection) -> bool:
-    row = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (HELD,)).fetchone()
-    return row is not None
 
 
 def _held(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, frozenset[str]]:
@@ -122,7 +120,7 @@ class KeyStats:
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self._passages: int | None = None
-        self.has_held = _has_held(db)
+        self.has_held = _has_table(db, HELD)
         self._terms: dict[tuple[str, bool], dict[str, int]] = {}
 
     @property
