@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from index.chunking import chunk_article
-from index.collect import collect_articles, previous_articles
+from index.collect import collect_articles
 from index.embed import EmbeddingCache, LateStats, Place, encode_late_with_cache, encode_with_cache
 from index.faults import pause_point
 from index.publish import build_lock, check_target, new_version_dir, prune_versions, publish
@@ -28,7 +28,8 @@ from search.crossscript import ARABIC_COMMON_WORDS, CROSSSCRIPT_VERSION
 from search.model.backends import RECOMMENDED_BATCH_SIZE
 from search.model.embedder import Embedder
 from search.stemming import DEFAULT_STEMMER
-from search.store import DATABASE, IndexOpenError, IndexReader, IndexWriter, read_manifest
+from search.store import IndexOpenError, IndexWriter, open_reader, read_manifest, write_manifest
+from search.store.format import SEGMENT_ID_STRIDE, SegmentEntry, segment_name
 from search.vectors import IndexSpec, build_index, resolve_spec
 
 __all__ = ["BuildReport", "ChunkSettings", "StrictModeError", "build", "main"]
@@ -150,66 +151,92 @@ def build(
         if not Path(src).exists():
             raise FileNotFoundError(f"source not found: {src}")
     check_target(out)
+    job = SegmentJob(embedder, settings, batch_size, cache, report, progress)
     with build_lock(out, wait=wait_for_lock):
         prune_versions(out)  # what killed builds left (only valid under the lock, before staging)
         pause_point("read")
-        base: Iterable[Article] = ()
-        common: list[str] | None = None  # an update keeps the cross-script keys' common words
         if update or delete:
             if out.exists():
-                manifest = read_manifest(out.resolve(), verify=False)
-                if manifest.model_fingerprint != embedder.ref.fingerprint:
-                    raise IndexOpenError(
-                        f"{out} was built with model {manifest.model_name} ({manifest.model_fingerprint}); "
-                        f"updating it with {embedder.ref.name} ({embedder.ref.fingerprint}) would mix "
-                        "embeddings. Rebuild it without --update, or pass the same --model and --backend."
-                    )
-                base = previous_articles(out)
-                common = previous_common_words(out, settings)
-            elif delete:
+                from index.update import update_segments
+
+                update_segments(out, sources, delete, job, strict=strict, started=started)
+                return report
+            if delete:
                 raise IndexOpenError(f"no index at {out} to delete from")
-        articles = collect_articles(sources, report, base=base, delete=delete, progress=progress)
-        if strict and report.problems:
-            first = report.problems[0]
-            raise StrictModeError(
-                f"--strict: {len(report.problems)} bad item(s), first {first.file}"
-                f"{f':{first.line}' if first.line else ''}: {first.reason}; the index was not changed"
-            )
+        articles = collect_articles(sources, report, progress=progress)
+        check_strict(report, strict)
         if not articles:
-            if report.deleted:
-                raise ValueError(
-                    "deleting these ids would leave the index empty; an index needs at least one article "
-                    "(the index was not changed)"
-                )
             raise ValueError("no articles to index: every source was empty or bad (see the problems above)")
         staged = new_version_dir(out)
         try:
-            writer = IndexWriter(staged, settings.stemmer)
-            try:
-                chunked = write_rows(writer, articles, embedder, settings, report, progress, common=common)
-                pause_point("embed")
-                passage_vectors, sentence_vectors = embed(
-                    chunked, embedder, settings, batch_size, cache, report, progress
-                )
-                if sentence_vectors is not None:
-                    writer.set_sentence_vectors(chunked.sentence_ids, sentence_vectors)
-                pause_point("index")
-                # The Ray engine assembles IVF indexes from shards on its workers (index.engine_ray).
-                builder = getattr(embedder, "build_vector_index", build_index)
-                built_spec = write_vectors(
-                    writer, chunked.passage_ids, passage_vectors, index_spec, progress, builder
-                )
-                report.seconds = time.perf_counter() - started
-                pause_point("manifest")
-                writer.write_manifest(manifest_data(embedder, settings, built_spec, report))
-            finally:
-                writer.close()
+            entry = job.write_segment(staged, articles, index_spec, number=0)
+            report.seconds = time.perf_counter() - started
+            pause_point("manifest")
+            data = manifest_data(embedder, settings, IndexSpec.from_dict(entry.index), report)
+            data["index_request"] = index_spec.to_dict()
+            write_manifest(staged, data)
             publish(staged, out, before_swap=lambda: pause_point("publish"))
         except BaseException:
             if staged.exists():  # failed before the rename: the version was never published
                 shutil.rmtree(staged, ignore_errors=True)
             raise
     return report
+
+
+def check_strict(report: BuildReport, strict: bool) -> None:
+    """With ``--strict``, fail (changing nothing) if any input item was bad."""
+    if strict and report.problems:
+        first = report.problems[0]
+        raise StrictModeError(
+            f"--strict: {len(report.problems)} bad item(s), first {first.file}"
+            f"{f':{first.line}' if first.line else ''}: {first.reason}; the index was not changed"
+        )
+
+
+@dataclass
+class SegmentJob:
+    """What every segment of one build or update is written with."""
+
+    embedder: Embedder
+    settings: ChunkSettings
+    batch_size: int
+    cache: EmbeddingCache | None
+    report: BuildReport
+    progress: Progress
+    common: Sequence[str] | None = None
+    """The cross-script keys' common words (an update keeps the index's own; None: the default list)."""
+
+    def write_segment(
+        self, directory: Path, articles: list[Article], index_spec: IndexSpec, *, number: int
+    ) -> SegmentEntry:
+        """Chunk, embed and write ``articles`` as segment ``number`` into ``directory`` (created if
+        needed): its database, sentence vectors and FAISS index. Returns its manifest entry."""
+        directory.mkdir(parents=True, exist_ok=True)
+        writer = IndexWriter(directory, self.settings.stemmer, id_base=number * SEGMENT_ID_STRIDE)
+        try:
+            chunked = write_rows(
+                writer, articles, self.embedder, self.settings, self.report, self.progress, common=self.common
+            )
+            pause_point("embed")
+            passage_vectors, sentence_vectors = embed(
+                chunked, self.embedder, self.settings, self.batch_size, self.cache, self.report, self.progress
+            )
+            if sentence_vectors is not None:
+                writer.set_sentence_vectors(chunked.sentence_ids, sentence_vectors)
+            pause_point("index")
+            # The Ray engine assembles IVF indexes from shards on its workers (index.engine_ray).
+            builder = getattr(self.embedder, "build_vector_index", build_index)
+            built_spec = write_vectors(
+                writer, chunked.passage_ids, passage_vectors, index_spec, self.progress, builder
+            )
+        finally:
+            writer.close()
+        counts = {
+            "articles": len(articles),
+            "passages": len(chunked.passage_ids),
+            "sentences": len(chunked.sentence_ids),
+        }
+        return SegmentEntry(segment_name(number), number, built_spec.to_dict(), counts, writer.tokens)
 
 
 @dataclass
@@ -319,7 +346,7 @@ def previous_common_words(out: Path, settings: ChunkSettings) -> list[str] | Non
     current = out.resolve()
     if not settings.crossscript or read_manifest(current, verify=False).crossscript != settings.crossscript:
         return None
-    reader = IndexReader(current / DATABASE, settings.stemmer)
+    reader = open_reader(current)
     try:
         return reader.common_words()
     finally:

@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from index.build import SENTENCE_METHODS, ChunkSettings, build, sentence_method_of
+from index.build import SENTENCE_METHODS, ChunkSettings, SegmentJob, build, sentence_method_of
 from index.embed import EmbeddingCache
 from index.publish import build_lock, compact
-from index.report import ProgressBars
+from index.report import BuildReport, ProgressBars
 from search.model.backends import BACKENDS, RECOMMENDED_BATCH_SIZE
 from search.store import IndexOpenError, read_manifest
 from search.vectors import INDEX_TYPES, IndexSpec
@@ -154,10 +154,18 @@ def recorded_model(out: Path, model: str | None, backend: str | None) -> tuple[s
     return model or manifest.model_name, backend or manifest.backend
 
 
+def segmented(out: Path) -> bool:
+    """Whether the index at ``out`` has several segments or deleted articles (``--compact`` merges them)."""
+    try:
+        return read_manifest(out.resolve(), verify=False).segmented
+    except (OSError, ValueError, IndexOpenError):
+        return False
+
+
 def recorded_sentence_method(args: argparse.Namespace) -> str:
     """How sentence vectors are made when --sentence-vectors is not given: an update keeps the index's
     own method (indexes built before it was recorded: isolated), a new build takes the default."""
-    if args.update or args.delete:
+    if args.update or args.delete or args.compact:
         try:
             return sentence_method_of(read_manifest(args.out.resolve(), verify=False).chunker)
         except (OSError, ValueError, IndexOpenError):
@@ -176,11 +184,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.wait:
             with build_lock(args.out):  # fail at once, before loading the model (build() locks again)
                 pass
-        if not args.sources and not args.delete:
+        merge = args.compact and segmented(args.out)
+        if not args.sources and not args.delete and not merge:
             print(compact(args.out, wait=args.wait).summary())
             return 0
         model, backend = args.model, args.backend
-        if args.update or args.delete:
+        if args.update or args.delete or merge:
             model, backend = recorded_model(args.out, model, backend)
         from search.model.embedder import Embedder
 
@@ -197,29 +206,38 @@ def main(argv: list[str] | None = None) -> int:
         if engine is not None:
             embedder = engine.embedder(embedder, model, args.cache_dir)
         cache = None if args.no_cache else EmbeddingCache.for_embedder(embedder, args.cache_dir)
-        report = build(
-            args.sources,
-            args.out,
-            embedder=embedder,
-            settings=ChunkSettings(
-                max_tokens=args.max_tokens,
-                overlap_sentences=args.overlap,
-                title_in_passage=not args.no_title,
-                sentence_vectors=not args.no_sentence_vectors,
-                sentence_method=args.sentence_vectors or recorded_sentence_method(args),
-            ),
-            index_spec=IndexSpec(kind=args.index_type, ivf_mmap=args.mmap_lists),
-            batch_size=args.batch_size,
-            cache=cache,
-            update=args.update or bool(args.delete),
-            delete=args.delete,
-            strict=args.strict,
-            wait_for_lock=args.wait,
-            progress=bars,
+        settings = ChunkSettings(
+            max_tokens=args.max_tokens,
+            overlap_sentences=args.overlap,
+            title_in_passage=not args.no_title,
+            sentence_vectors=not args.no_sentence_vectors,
+            sentence_method=args.sentence_vectors or recorded_sentence_method(args),
         )
-        bars.close()
-        print(report.summary())
+        if args.sources or args.delete:
+            report = build(
+                args.sources,
+                args.out,
+                embedder=embedder,
+                settings=settings,
+                index_spec=IndexSpec(kind=args.index_type, ivf_mmap=args.mmap_lists),
+                batch_size=args.batch_size,
+                cache=cache,
+                update=args.update or bool(args.delete),
+                delete=args.delete,
+                strict=args.strict,
+                wait_for_lock=args.wait,
+                progress=bars,
+            )
+            bars.close()
+            print(report.summary())
         if args.compact:
+            from index.update import compact_segments
+
+            job = SegmentJob(embedder, settings, args.batch_size, cache, BuildReport(out=args.out), bars)
+            merged = compact_segments(args.out, job, wait=args.wait)
+            bars.close()
+            if merged is not None:
+                print(merged.summary())
             print(compact(args.out, wait=args.wait).summary())
     except (OSError, ValueError, RuntimeError) as exc:
         bars.close()

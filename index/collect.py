@@ -8,33 +8,36 @@ from pathlib import Path
 
 from index.report import BuildReport, Progress, no_progress
 from index.sources import Article, read_sources
-from search.store import DATABASE, IndexReader, read_manifest
+from search.store import ArticleRow, open_reader
+
+
+def stored_article(row: ArticleRow) -> Article:
+    """An article as an index stores it, back in the pipeline's form."""
+    return Article(
+        id=row.key,
+        title=row.title,
+        text=row.text,
+        url=row.url,
+        date=row.date,
+        source=row.source,
+        author=row.author,
+        category=row.category,
+        origin=row.origin,
+        extra=row.extra,
+    )
 
 
 def previous_articles(out: Path) -> Iterator[Article]:
-    """The articles of the current index at ``out``, to carry into an update."""
-    current = out.resolve()
-    manifest = read_manifest(current, verify=False)
-    reader = IndexReader(current / DATABASE, manifest.stemmer)
+    """The live articles of the current index at ``out``."""
+    reader = open_reader(out.resolve())
     try:
         for row in reader.articles():
-            yield Article(
-                id=row.key,
-                title=row.title,
-                text=row.text,
-                url=row.url,
-                date=row.date,
-                source=row.source,
-                author=row.author,
-                category=row.category,
-                origin=row.origin,
-                extra=row.extra,
-            )
+            yield stored_article(row)
     finally:
         reader.close()
 
 
-def _same_content(a: Article, b: Article) -> bool:
+def same_content(a: Article, b: Article) -> bool:
     """Equal apart from where they were read from."""
     return a == Article(**{**b.__dict__, "origin": a.origin})
 
@@ -73,10 +76,10 @@ def collect_articles(
         if article.id in articles:
             if article.id in from_base:
                 from_base.discard(article.id)
-                report.replaced += int(not _same_content(articles[article.id], article))
+                report.replaced += int(not same_content(articles[article.id], article))
             else:
                 report.duplicates += 1
-                report.conflicting += int(not _same_content(articles[article.id], article))
+                report.conflicting += int(not same_content(articles[article.id], article))
                 continue
         articles[article.id] = article
     progress("read", count, count)

@@ -107,8 +107,10 @@ def publish(staged: Path, out: Path, *, before_swap: Callable[[], None] | None =
     Returns:
         The published version directory.
     """
-    for file in staged.iterdir():
+    for file in staged.rglob("*"):
         _fsync_file(file)
+    for folder in [p for p in staged.rglob("*") if p.is_dir()]:
+        _fsync_dir(folder)
     final = staged.with_name(staged.name.removesuffix(PARTIAL))
     os.replace(staged, final)
     _fsync_dir(final.parent)
@@ -213,6 +215,8 @@ def compact(out: Path, *, wait: bool = False) -> CompactReport:
 
 
 def _size(path: Path) -> int:
+    """Bytes removing ``path`` frees: files hard-linked from elsewhere (segments a newer version shares)
+    free nothing."""
     if path.is_symlink() or not path.is_dir():
         return _stat_size(path)
     total = 0
@@ -224,9 +228,10 @@ def _size(path: Path) -> int:
 
 def _stat_size(path: Path) -> int:
     try:
-        return path.lstat().st_size
+        info = path.lstat()
     except OSError:
         return 0
+    return info.st_size if info.st_nlink <= 1 or path.is_symlink() else 0
 
 
 def _remove(path: Path) -> None:

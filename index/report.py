@@ -36,11 +36,32 @@ class BuildReport:
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    unchanged: int = 0
+    """Articles of an update identical to the ones indexed (left as they are)."""
+    unchanged_version: bool = False
+    """The update changed nothing, so no new version was published."""
+    segments: int = 0
+    """Segments of the version an update published (0: a full build, one segment)."""
+    merged: object = None
+    """What the merge after an update did (``index.update.MergeReport``), if the policy asked for one."""
 
     def summary(self) -> str:
-        rate = self.embedded / self.embed_seconds if self.embed_seconds > 0 and self.embedded else 0.0
+        rate = self.embedded / self.embed_seconds if self.embedded and self.embed_seconds > 0 else 0.0
+        if self.unchanged_version:
+            lines = [
+                f"Nothing changed in {self.out}: no new version was published",
+                f"  articles   {self.articles} ({self.unchanged} given again unchanged)",
+            ]
+            if self.not_found:
+                lines.append(
+                    f"  {len(self.not_found)} id(s) to delete not found: {', '.join(self.not_found[:10])}"
+                )
+            lines += [f"  skipped    {len(self.problems)} bad item(s)"]
+            lines += [f"    {p.file}{f':{p.line}' if p.line else ''}: {p.reason}" for p in self.problems[:20]]
+            return "\n".join(lines)
         lines = [
-            f"Index written to {self.out}",
+            f"Index written to {self.out}"
+            + (f" (an update: one new segment, {self.segments} in all)" if self.segments else ""),
             f"  articles   {self.articles}"
             + (
                 f" ({self.kept_from_previous} kept from the previous version)"
@@ -57,6 +78,7 @@ class BuildReport:
             )
             + (f", {self.replaced} replaced" if self.replaced else "")
             + (f", {self.deleted} deleted" if self.deleted else "")
+            + (f", {self.unchanged} unchanged" if self.unchanged else "")
             + (f", {len(self.not_found)} id(s) to delete not found" if self.not_found else ""),
             f"  embedded   {self.embedded} texts in {self.embed_seconds:.1f} s ({rate:.1f}/s), "
             f"{self.from_cache} from cache",
@@ -66,6 +88,8 @@ class BuildReport:
         if len(self.problems) > 20:
             lines.append(f"    ... and {len(self.problems) - 20} more")
         lines.append(f"  time       {self.seconds:.1f} s")
+        if self.merged is not None:
+            lines.append(f"  {self.merged.summary()}")
         return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ import index.build
 from index.build import ChunkSettings, build
 from search import Ranking, Searcher
 from search.crossscript import ARABIC_COMMON_WORDS, CROSSSCRIPT_VERSION
-from search.store import DATABASE, MANIFEST, IndexReader, read_manifest
+from search.store import DATABASE, MANIFEST, IndexReader, open_reader, read_manifest
 from search.store import keys as store_keys
 from tests.fakes import HashEmbedder
 
@@ -85,12 +85,16 @@ def open_searcher(path: Path) -> Searcher:
     return Searcher.open(path, embedder=HashEmbedder())
 
 
-def passage_keys(index_dir: Path) -> set[str]:
-    db = sqlite3.connect(index_dir.resolve() / DATABASE)
-    try:
-        return {term for (term,) in db.execute(f"SELECT term FROM {store_keys.TABLE}_vocab")}
-    finally:
-        db.close()
+def passage_keys(index_dir: Path, *, segment: str = "") -> set[str]:
+    """The keys stored in a version's databases (every segment's, or one: ``segments/<name>``)."""
+    found: set[str] = set()
+    for path in (index_dir.resolve() / segment).rglob(DATABASE):
+        db = sqlite3.connect(path)
+        try:
+            found |= {term for (term,) in db.execute(f"SELECT term FROM {store_keys.TABLE}_vocab")}
+        finally:
+            db.close()
+    return found
 
 
 # ---------------------------------------------------------------- index time
@@ -120,14 +124,18 @@ def test_an_update_keeps_the_common_words_the_index_was_built_with(key_index, tm
     build([write_jsonl(tmp_path / "a.jsonl", ARTICLES[:2])], out, embedder=HashEmbedder())
     # A later release with another default list must not change an existing index's keys.
     monkeypatch.setattr(index.build, "ARABIC_COMMON_WORDS", ("زيلينسكي",))
-    build([write_jsonl(tmp_path / "b.jsonl", ARTICLES[2:])], out, embedder=HashEmbedder(), update=True)
-    reader = IndexReader(out.resolve() / DATABASE, "light2")
+    extra = {"title": "لقاء", "text": "التقى زيلينسكي وزير الخارجية في كييف.", "url": "https://x.test/extra"}
+    update = write_jsonl(tmp_path / "b.jsonl", [*ARTICLES[2:], extra])
+    build([update], out, embedder=HashEmbedder(), update=True)
+    reader = open_reader(out.resolve())
     try:
         assert reader.common_words() == list(ARABIC_COMMON_WORDS)
-        assert reader.counts()["articles"] == len(ARTICLES)
+        assert reader.counts()["articles"] == len(ARTICLES) + 1
     finally:
         reader.close()
-    assert "p:slnsk" in passage_keys(out)
+    # The update's own segment made its keys with the index's list (Zelensky is not a common word there).
+    (segment,) = (out.resolve() / "segments").iterdir()
+    assert "p:slnsk" in passage_keys(out, segment=f"segments/{segment.name}")
     # A new build takes the new list.
     fresh = tmp_path / "fresh"
     build([write_jsonl(tmp_path / "c.jsonl", ARTICLES)], fresh, embedder=HashEmbedder())

@@ -32,8 +32,8 @@ from index.publish import BuildLockedError, build_lock, compact, lock_path, vers
 from index.sources import article_id
 from search.model.embedder import Embedder
 from search.searcher import Searcher
-from search.store import DATABASE, MANIFEST, VECTORS, IndexOpenError, read_manifest
-from search.vectors import INDEX_TYPES, IndexSpec
+from search.store import DATABASE, MANIFEST, VECTORS, IndexOpenError, open_version, read_manifest
+from search.vectors import INDEX_TYPES, IndexSpec, index_kind
 from tests.conftest import ARTICLES
 from tests.fakes import (
     HASH_CLI,
@@ -401,13 +401,21 @@ def test_every_index_type_supports_delete(kind, tmp_path, hash_embedder):
     spec = IndexSpec(kind=kind)
     build([write_jsonl(tmp_path / "a.jsonl", ARTICLES)], out, embedder=hash_embedder, index_spec=spec)
     searcher = Searcher.open(out, embedder=hash_embedder)
+    built_kind = index_kind(faiss.read_index(str(out / VECTORS)))
     victim = key(ARTICLES[2])
     assert searcher.search("برميل النفط", k=1, mode="lexical")[0].article_id == victim
     report = build([], out, embedder=hash_embedder, index_spec=spec, delete=[victim])
     assert report.deleted == 1 and report.articles == 2
     for mode in ("dense", "lexical", "hybrid"):
         assert victim not in {h.article_id for h in searcher.search("برميل النفط", k=5, mode=mode)}
-    assert faiss.read_index(str(out / VECTORS)).ntotal == searcher.manifest.counts["passages"] == 2
+    # A tombstone: the vectors file is shared with the previous version; the live count leaves it out.
+    assert faiss.read_index(str(out / VECTORS)).ntotal == 3
+    assert open_version(out.resolve()).vectors.ntotal == searcher.manifest.counts["passages"] == 2
+    # Compacting writes the live articles again: the deleted passage is gone from the file too.
+    assert hash_cli_in_process(["--out", str(out), "--compact", "--quiet", "--no-cache"]) == 0
+    assert faiss.read_index(str(out / VECTORS)).ntotal == 2 and not read_manifest(out.resolve()).segmented
+    assert index_kind(faiss.read_index(str(out / VECTORS))) == built_kind
+    assert victim not in {h.article_id for h in searcher.search("برميل النفط", k=5)}
 
 
 def test_duplicates_identical_vs_conflicting_and_replacements(tmp_path, hash_embedder):
@@ -452,7 +460,7 @@ def test_compact_removes_old_versions_partials_and_temp_links(base_index, hash_e
     searcher.search("برميل النفط", k=1)
     build([write_jsonl(out.parent / "b.jsonl", [NEW])], out, embedder=hash_embedder, update=True)
     current = out.resolve()
-    snapshot = {p.name: p.read_bytes() for p in current.iterdir()}
+    snapshot = {p.relative_to(current): p.read_bytes() for p in current.rglob("*") if p.is_file()}
     partial = versions_dir(out) / "20000101T000000.000000000-1.partial"
     partial.mkdir()
     (partial / DATABASE).write_bytes(b"x" * 5000)
@@ -460,19 +468,24 @@ def test_compact_removes_old_versions_partials_and_temp_links(base_index, hash_e
     stale.symlink_to("nowhere")
     removable = [p for p in versions_dir(out).iterdir() if p != current]
     assert len(removable) == 2  # the previous version and the partial build
-    expected = sum(f.stat().st_size for d in removable for f in d.iterdir()) + stale.lstat().st_size
+    # Files the current version shares (hard links of its unchanged segment) free nothing.
+    freed = [f for d in removable for f in d.rglob("*") if f.is_file() and f.stat().st_nlink == 1]
+    expected = sum(f.stat().st_size for f in freed) + stale.lstat().st_size
 
     report = compact(out)
     assert report.bytes_reclaimed == expected > 5000
     assert sorted(report.removed) == sorted([*removable, stale])
     assert leftovers(out) == [current.name] and lock_path(out).exists()
-    assert {p.name: p.read_bytes() for p in current.iterdir()} == snapshot
+    assert {p.relative_to(current): p.read_bytes() for p in current.rglob("*") if p.is_file()} == snapshot
     hits = searcher.search("برميل النفط", k=1)
     assert hits and hits[0].index_version == current.name
 
     assert compact(out).bytes_reclaimed == 0
-    assert main(["--out", str(out), "--compact"]) == 0
-    assert "reclaimed 0 bytes" in capsys.readouterr().out
+    # The CLI's --compact also merges the two segments into one, then removes the version before.
+    assert hash_cli_in_process(["--out", str(out), "--compact"]) == 0
+    printed = capsys.readouterr().out
+    assert "Merged 2 segment(s) (base, s000001) into base" in printed and "removed 1 item(s)" in printed
+    assert not read_manifest(out.resolve()).segmented
 
 
 def test_compact_refuses_while_a_build_runs_and_without_an_index(tmp_path, base_index, capsys):
@@ -744,7 +757,9 @@ def kill_inside_writes(point, kills, rename_offsets, seed, tmp_path, monkeypatch
         assert killed.returncode == -signal.SIGKILL, (offset, killed.stderr[-2000:])
         if point == "faiss":  # killed inside the write: exactly the bytes before the offset are on disk
             (partial,) = versions_dir(out).glob("*.partial")
-            assert (partial / VECTORS).stat().st_size == offset <= total
+            # the new segment's file (the base's is a hard link to the published one)
+            (written,) = (f for f in partial.rglob(VECTORS) if f.stat().st_nlink == 1)
+            assert written.stat().st_size == offset <= total
         swapped = point == "rename" and offset == 6  # killed after the link swap: the update is published
         assert (out.resolve() != version) == swapped, offset
         assert _answers(out) == (after if swapped else before), offset
@@ -755,7 +770,10 @@ def kill_inside_writes(point, kills, rename_offsets, seed, tmp_path, monkeypatch
         current = out.resolve().name
         assert hash_cli_in_process(args) == 0
         assert _answers(out) == after
-        assert leftovers(out) == sorted([current, out.resolve().name]), offset  # the rest was cleared
+        # The rest was cleared (a rerun of an update already
+        # published changes nothing and publishes no new version).
+        kept = [version.name, current] if swapped else [current, out.resolve().name]
+        assert leftovers(out) == sorted(kept), offset
 
 
 def hash_cli_in_process(args: list[str]) -> int:

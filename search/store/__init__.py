@@ -14,9 +14,9 @@ from search.store.format import (
     Manifest,
     read_manifest,
 )
-from search.store.live import IndexVersion, LiveIndex, open_version
+from search.store.live import IndexVersion, LiveIndex, open_reader, open_version
 from search.store.reader import ArticleRow, IndexReader, PassageRow, SentenceRow
-from search.store.writer import IndexWriter, repeat_passages, write_manifest
+from search.store.writer import IndexWriter, add_stored_terms, repeat_passages, write_manifest
 
 __all__ = [
     "DATABASE",
@@ -32,6 +32,8 @@ __all__ = [
     "Manifest",
     "PassageRow",
     "SentenceRow",
+    "add_stored_terms",
+    "open_reader",
     "open_version",
     "read_manifest",
     "repeat_passages",

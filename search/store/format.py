@@ -12,9 +12,21 @@ from search.support import sha256_file
 from search.vectors import IndexSpec
 
 FORMAT_VERSION = 1
+"""The format of a version with one segment (its files at the top of the version directory)."""
+SEGMENTED_FORMAT = 2
+"""The format of a version with more segments or with deleted articles (``Manifest.segments``)."""
+READABLE_FORMATS = (FORMAT_VERSION, SEGMENTED_FORMAT)
 MANIFEST = "manifest.json"
 DATABASE = "passages.sqlite"
 VECTORS = "vectors.faiss"
+TOMBSTONES = "tombstones.json"
+"""Deleted article ids per segment (segmented versions only): ``{"segment name": ["id", ...]}``."""
+SEGMENTS_DIR = "segments"
+BASE_SEGMENT = "base"
+"""The name of the segment whose files lie at the top of the version directory."""
+SEGMENT_ID_STRIDE = 1 << 40
+"""Row ids of segment ``n`` (articles, sentences, passages = FAISS ids) start after ``n * SEGMENT_ID_STRIDE``,
+so ids are unique across the segments of a version and an id names its segment."""
 
 SCHEMA = """
 CREATE TABLE articles (
@@ -47,6 +59,70 @@ CREATE INDEX sentences_article ON sentences(article_id);
 CREATE INDEX articles_source ON articles(source);
 CREATE INDEX articles_date ON articles(date);
 """
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """One immutable segment of a version, as its manifest lists it.
+
+    Attributes:
+        name: ``base`` (files at the top of the version) or ``s000001``... (in ``segments/<name>/``).
+        number: ``n`` of the name; row ids lie in ``(n * SEGMENT_ID_STRIDE, (n + 1) * SEGMENT_ID_STRIDE)``.
+        index: the FAISS index spec of its vectors.
+        counts: articles, passages and sentences it holds (tombstoned ones included).
+        tokens: lexical terms over all its passages (the sum of their BM25 document lengths).
+    """
+
+    name: str
+    number: int
+    index: dict[str, Any]
+    counts: dict[str, int]
+    tokens: int | None = None
+
+    @property
+    def directory(self) -> str:
+        """Its directory, relative to the version directory."""
+        return "." if self.name == BASE_SEGMENT else f"{SEGMENTS_DIR}/{self.name}"
+
+    def file(self, name: str) -> str:
+        """The path of one of its files (``DATABASE``, ``VECTORS``) relative to the version directory."""
+        return name if self.name == BASE_SEGMENT else f"{self.directory}/{name}"
+
+    @property
+    def id_base(self) -> int:
+        return self.number * SEGMENT_ID_STRIDE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "number": self.number,
+            "index": self.index,
+            "counts": self.counts,
+            "tokens": self.tokens,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SegmentEntry:
+        """Raises ValueError (or KeyError, TypeError) on an entry this version did not write."""
+        entry = cls(
+            str(data["name"]),
+            int(data["number"]),
+            dict(data.get("index", {})),
+            dict(data.get("counts", {})),
+            data.get("tokens"),
+        )
+        if entry.name != segment_name(entry.number):
+            raise ValueError(f"segment {entry.name!r} does not match its number {entry.number}")
+        return entry
+
+
+def segment_name(number: int) -> str:
+    return BASE_SEGMENT if number == 0 else f"s{number:06d}"
+
+
+def segment_of(row_id: int) -> int:
+    """The number of the segment a row id (passage, sentence or article) belongs to."""
+    return int(row_id) // SEGMENT_ID_STRIDE
 
 
 class IndexOpenError(RuntimeError):
@@ -107,6 +183,24 @@ class Manifest:
     @property
     def built_at(self) -> str | None:
         return self.data.get("built_at")
+
+    @property
+    def segmented(self) -> bool:
+        """Whether the version has segments beyond the base or deleted articles (format 2)."""
+        return self.data.get("format_version") == SEGMENTED_FORMAT
+
+    @property
+    def segments(self) -> list[SegmentEntry]:
+        """The version's segments, oldest first (an unsegmented version: the base alone)."""
+        listed = self.data.get("segments")
+        if listed:
+            return [SegmentEntry.from_dict(item) for item in listed]
+        return [SegmentEntry(BASE_SEGMENT, 0, dict(self.data.get("index", {})), self.counts)]
+
+    @property
+    def tombstoned(self) -> int:
+        """How many articles the version's tombstones delete."""
+        return int(self.data.get("tombstoned", 0))
 
 
 FULL_CHECK_MAX_BYTES = 64 << 20
@@ -183,16 +277,44 @@ def read_manifest(directory: Path, *, verify: bool | str = True) -> Manifest:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IndexOpenError(f"{path} is unreadable: {exc}") from exc
-    if data.get("format_version") != FORMAT_VERSION:
+    if data.get("format_version") not in READABLE_FORMATS:
         raise IndexOpenError(
             f"{path}: index format {data.get('format_version')!r} is not supported "
-            f"(this version reads {FORMAT_VERSION}); rebuild the index"
+            f"(this version reads {' and '.join(map(str, READABLE_FORMATS))}); rebuild the index"
         )
     files = data.get("files") or {}
-    missing = [name for name in (DATABASE, VECTORS) if name not in files]
+    manifest = Manifest(data)
+    try:
+        segments = manifest.segments
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IndexOpenError(f"{path} lists a segment this version cannot read: {exc}") from exc
+    needed = [entry.file(name) for entry in segments for name in (DATABASE, VECTORS)]
+    if manifest.segmented:
+        needed.append(TOMBSTONES)
+    missing = [name for name in needed if name not in files]
     if missing:
         raise IndexOpenError(f"{path} has no checksum for {', '.join(missing)}; the index cannot be verified")
     level = _verify_level(verify)
     for name, expected in files.items():
         _check_file(directory / name, expected, level)
-    return Manifest(data)
+    return manifest
+
+
+def read_tombstones(directory: Path) -> dict[str, list[str]]:
+    """The deleted article ids per segment name of a segmented version (empty for others).
+
+    Raises:
+        IndexOpenError: the file is unreadable or not what this version writes.
+    """
+    path = directory / TOMBSTONES
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IndexOpenError(f"{path} is unreadable: {exc}") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(keys, list) and all(isinstance(k, str) for k in keys) for keys in data.values()
+    ):
+        raise IndexOpenError(f"{path} is not a map of segment names to lists of article ids")
+    return data

@@ -6,11 +6,17 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from search.stemming import match_terms, query_terms
+from search.support import in_batches
 
 FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', "
     "tokenize='unicode61 remove_diacritics 0')"
 )
+TERMS = "passages_fts_terms"
+"""Each passage's indexed terms as text: what BM25 over several segments counts term frequencies in
+(``search.store.bm25``), and what merging segments re-indexes without stemming again. Indexes built
+before segments lack it."""
+TERMS_SCHEMA = f"CREATE TABLE {TERMS} (id INTEGER PRIMARY KEY, terms TEXT NOT NULL)"
 
 EXACT_POSTINGS = 10_000
 """Up to this many postings (passages holding a query term, summed over its terms) every such passage is
@@ -34,14 +40,63 @@ MAX_SCORED = 20_000
 
 def create_table(db: sqlite3.Connection) -> None:
     db.execute(FTS_SCHEMA)
+    db.execute(TERMS_SCHEMA)
 
 
-def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemmer: str) -> None:
-    """Index ``(passage_id, text)`` pairs."""
-    db.executemany(
-        "INSERT INTO passages_fts (rowid, terms) VALUES (?, ?)",
-        ((pid, " ".join(match_terms(text, stemmer))) for pid, text in rows),
-    )
+def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemmer: str) -> int:
+    """Index ``(passage_id, text)`` pairs; returns how many terms they hold."""
+    return add_terms(db, [(pid, match_terms(text, stemmer)) for pid, text in rows])
+
+
+def add_terms(db: sqlite3.Connection, rows: Sequence[tuple[int, Sequence[str]]]) -> int:
+    """Index ``(passage_id, terms)`` pairs whose terms are already made; returns how many terms they hold."""
+    joined = [(pid, " ".join(terms)) for pid, terms in rows]
+    db.executemany("INSERT INTO passages_fts (rowid, terms) VALUES (?, ?)", joined)
+    if has_terms(db):
+        db.executemany(f"INSERT INTO {TERMS} (id, terms) VALUES (?, ?)", joined)
+    return sum(len(terms) for _, terms in rows)
+
+
+def has_terms(db: sqlite3.Connection) -> bool:
+    """Whether the database keeps each passage's terms (``TERMS``)."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TERMS,)).fetchone() is not None
+
+
+def stored_terms(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[str]]:
+    """The indexed terms of each of ``ids`` (those the database has)."""
+    return {
+        pid: text.split()
+        for pid, text in in_batches(db, f"SELECT id, terms FROM {TERMS} WHERE id IN ({{marks}})", ids)
+    }
+
+
+def _varints(blob: bytes) -> list[int]:
+    """The SQLite varints packed in ``blob`` (7 bits a byte, high bit set on all but the last; a ninth
+    byte holds 8 bits)."""
+    values: list[int] = []
+    pos = 0
+    while pos < len(blob):
+        value = 0
+        for i in range(9):
+            byte = blob[pos]
+            pos += 1
+            if i == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if not byte & 0x80:
+                break
+        values.append(value)
+    return values
+
+
+def totals(db: sqlite3.Connection) -> tuple[int, int]:
+    """``(passages, terms)`` of the lexical index, from FTS5's averages record (what its BM25 uses)."""
+    row = db.execute("SELECT block FROM passages_fts_data WHERE id = 1").fetchone()
+    if row is None or not row[0]:
+        return 0, 0
+    values = _varints(row[0])
+    return values[0], values[1] if len(values) > 1 else 0
 
 
 def _quote(term: str) -> str:
@@ -65,7 +120,7 @@ class TermStats:
         self.db = db
         self.max_terms = max_terms
         self._passages: int | None = None
-        self._df: dict[str, int] = {}
+        self._df: dict[tuple[str, int], int] = {}
 
     @property
     def passages(self) -> int:
@@ -73,20 +128,32 @@ class TermStats:
             self._passages = self.db.execute("SELECT count(*) FROM passages_fts_docsize").fetchone()[0]
         return self._passages
 
-    def frequencies(self, terms: Sequence[str]) -> dict[str, int]:
-        """How many passages hold each term, counted up to just past half the passages (a term in more
-        is as good as absent for BM25). ``fts5vocab`` would walk each term's whole position lists: a
-        ``count(*)`` over a bounded MATCH is several times faster."""
+    def frequencies(self, terms: Sequence[str], cap: int | None = None) -> dict[str, int]:
+        """How many passages hold each term, counted up to ``cap``: by default just past half the passages
+        (a term in more is as good as absent for BM25; a segmented index passes the half of all its
+        segments' passages). ``fts5vocab`` would walk each term's whole position lists: a ``count(*)``
+        over a bounded MATCH is several times faster."""
         if len(self._df) > self.max_terms:
             self._df.clear()
-        cap = self.passages // 2 + 1
+        cap = self.passages // 2 + 1 if cap is None else cap
         for term in terms:
-            if term not in self._df:
-                self._df[term] = self.db.execute(
+            if (term, cap) not in self._df:
+                self._df[(term, cap)] = self.db.execute(
                     "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",
                     (_quote(term), cap),
                 ).fetchone()[0]
-        return {t: self._df[t] for t in terms}
+        return {t: self._df[(t, cap)] for t in terms}
+
+
+def scored_terms(terms: Sequence[str], df: dict[str, int], n: int) -> tuple[list[str], list[str]]:
+    """The query terms the index holds, rarest first, and those BM25 scores (see ``search``): all of them
+    up to ``EXACT_POSTINGS`` postings; beyond, those in at most ``MAX_DF`` of the ``n`` passages, or the
+    rarest alone when every term is more frequent."""
+    present = sorted((t for t in terms if df.get(t)), key=lambda t: (df[t], t))
+    if sum(df[t] for t in present) <= EXACT_POSTINGS:
+        return present, present
+    scored = [t for t in present if df[t] <= MAX_DF * n]
+    return present, scored or present[:1]
 
 
 def search(
@@ -126,7 +193,7 @@ def search(
         return _search_within(db, terms, k, [int(i) for i in within])
     stats = stats or TermStats(db)
     n, df = stats.passages, stats.frequencies(terms)
-    present = sorted((t for t in terms if df[t]), key=lambda t: (df[t], t))
+    present, scored = scored_terms(terms, df, n)
     if not present:
         return []
     if sum(df[t] for t in present) <= EXACT_POSTINGS:
@@ -136,8 +203,7 @@ def search(
             "ORDER BY s, rowid LIMIT ?",
             (_any_of(present), k),
         )
-    scored = [t for t in present if df[t] <= MAX_DF * n]
-    if not scored:
+    if df[scored[0]] > MAX_DF * n:  # frequent words only: the rarest one scores
         return _query(
             db,
             "SELECT rowid, s FROM (SELECT rowid, bm25(passages_fts) AS s FROM passages_fts "

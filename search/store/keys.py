@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from search.crossscript import document_keys, key_idf, lookup_terms, term_matches, weighted_query_keys
 from search.support import in_batches
@@ -154,6 +155,68 @@ class KeyStats:
         return cached
 
 
+@dataclass(frozen=True)
+class WeightedKey:
+    """A query key as the index weighs it: the stored keys it matches, whether it is common evidence
+    (found in more than the cap of passages: it only scores given passages), and its weight."""
+
+    key: str
+    terms: frozenset[str]
+    common: bool
+    weight: float
+
+
+@dataclass(frozen=True)
+class KeyPart:
+    """One database the keys are looked up in: a whole index, or one segment of a version (its deleted
+    passages do not count)."""
+
+    db: sqlite3.Connection
+    stats: KeyStats
+    deleted: frozenset[int] = frozenset()
+
+
+Weighed = tuple[list[WeightedKey], float]
+"""The query keys found with their weights, and the score normaliser."""
+
+
+def weigh(query: str, n: int, parts: Sequence[KeyPart]) -> Weighed:
+    """The query keys found in ``parts`` with their weights, and the score normaliser (see ``search``).
+
+    Args:
+        query: the user's query.
+        n: live passages in all the parts together (BM25's N).
+        parts: the databases (every segment of a version), so passage counts are the whole index's.
+    """
+    cap = max(MIN_CAP, min(int(MAX_DF * n), MAX_POSTINGS))
+    weighted: list[WeightedKey] = []
+    total = 0.0
+    for key, key_weight, tolerant in weighted_query_keys(query):
+        terms: dict[str, int] = {}
+        for part in parts:
+            for term, df in part.stats.matching_terms(key, tolerant).items():
+                terms[term] = terms.get(term, 0) + df
+        if not terms:
+            continue
+        common = max(terms.values()) > cap
+        df = 0
+        if not common:
+            match = _any_of(sorted(terms))
+            for part in parts:
+                ids = _postings(part.db, match, cap)
+                if ids is None:
+                    common = True
+                    break
+                df += sum(1 for i in ids if i not in part.deleted)
+            common = common or df > cap
+        if common:
+            df = min(n, sum(terms.values()))
+        weight = key_idf(df, n) * key_weight
+        total += weight
+        weighted.append(WeightedKey(key, frozenset(terms), common, weight))
+    return weighted, max(total, NORM_FLOOR * key_idf(1, n))
+
+
 def search(
     db: sqlite3.Connection,
     query: str,
@@ -162,6 +225,7 @@ def search(
     candidates: Iterable[int] = (),
     within: Sequence[int] | None = None,
     stats: KeyStats | None = None,
+    weighed: Weighed | None = None,
 ) -> list[tuple[int, float]]:
     """Passages sharing keys with the query, scored like BM25 with one occurrence per key, best first.
 
@@ -181,52 +245,42 @@ def search(
             and returned when they match.
         within: score only these passages (every key counts; ``k`` is ignored).
         stats: the database's ``KeyStats``.
+        weighed: the keys' weights and normaliser (``weigh``) when ``db`` is one segment of several;
+            by default they are weighed in ``db`` alone.
 
     Returns:
         ``(passage_id, score)`` with score in (0, 1], best first: the top ``k`` plus matching candidates.
     """
-    keys = weighted_query_keys(query)
+    stats = stats or KeyStats(db)
+    keys, norm = weighed if weighed is not None else weigh(query, stats.passages, [KeyPart(db, stats)])
     if not keys:
         return []
-    stats = stats or KeyStats(db)
-    n = stats.passages
-    cap = max(MIN_CAP, min(int(MAX_DF * n), MAX_POSTINGS))
     restrict = sorted({int(i) for i in (within if within is not None else candidates)})
     given = set(restrict)
     inside = given if within is not None else None
     scores: dict[int, float] = {}
-    total = 0.0
     held: dict[int, frozenset[str]] | None = None
-    for key, key_weight, tolerant in keys:
-        terms = stats.matching_terms(key, tolerant)
-        if not terms:
-            continue
+    for wkey in keys:
+        terms = wkey.terms
         match = _any_of(sorted(terms))
-        # Common (more than ``cap`` passages): its passage count from the vocabulary, and only the given
-        # passages are scored.
-        ids = None if max(terms.values()) > cap else _postings(db, match, cap)
-        if ids is None:
-            df = min(n, sum(terms.values()))
+        if wkey.common:
             if stats.has_held:
                 held = _held(db, restrict) if held is None else held
                 ids = [i for i in restrict if i in held and not held[i].isdisjoint(terms)]
             else:
                 ids = _within(db, match, restrict)
         else:
-            df = len(ids)
+            ids = _postings(db, match, MAX_POSTINGS) or []  # not common: at most the cap of ``weigh``
             if inside is not None:
                 ids = [i for i in ids if i in inside]
-        weight = key_idf(df, n) * key_weight
-        total += weight
-        if key not in terms:  # every passage holds an approximate form
+        if wkey.key not in terms:  # every passage holds an approximate form
             exact: set[int] = set()
         else:
-            exact = set(ids) if len(terms) == 1 else set(_within(db, _any_of([key]), ids))
+            exact = set(ids) if len(terms) == 1 else set(_within(db, _any_of([wkey.key]), ids))
         for pid in ids:
-            scores[pid] = scores.get(pid, 0.0) + (weight if pid in exact else FUZZY * weight)
+            scores[pid] = scores.get(pid, 0.0) + (wkey.weight if pid in exact else FUZZY * wkey.weight)
     if not scores:
         return []
-    norm = max(total, NORM_FLOOR * key_idf(1, n))
     chosen = list(scores)
     if within is None:  # the best ``k`` others and the given candidates that match
         others = (i for i in scores if i not in given)

@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.store.format import DATABASE, VECTORS, IndexOpenError, Manifest, read_manifest
+from search.store.format import (
+    DATABASE,
+    VECTORS,
+    IndexOpenError,
+    Manifest,
+    read_manifest,
+    read_tombstones,
+)
 from search.store.reader import IndexReader
-from search.vectors import load_index
+from search.store.segments import Segment, SegmentedReader, SegmentedVectors
+from search.vectors import IndexSpec, load_index
 
 
 @dataclass(frozen=True)
@@ -19,12 +27,22 @@ class IndexVersion:
 
     path: Path
     manifest: Manifest
-    vectors: Any  # faiss.Index
-    reader: IndexReader
+    vectors: Any  # faiss.Index, or SegmentedVectors
+    reader: IndexReader | SegmentedReader
 
     @property
     def name(self) -> str:
         return self.path.name
+
+
+def _load_vectors(file: Path, spec: IndexSpec, dimension: int) -> Any:
+    try:
+        vectors = load_index(file, spec)
+    except RuntimeError as exc:
+        raise IndexOpenError(f"{file} cannot be read: {exc}") from exc
+    if vectors.d != dimension:
+        raise IndexOpenError(f"{file} has dimension {vectors.d}, the manifest says {dimension}")
+    return vectors
 
 
 def open_version(path: Path, *, verify: bool | str = True) -> IndexVersion:
@@ -34,15 +52,38 @@ def open_version(path: Path, *, verify: bool | str = True) -> IndexVersion:
         IndexOpenError: missing, damaged or inconsistent files.
     """
     manifest = read_manifest(path, verify=verify)
-    try:
-        vectors = load_index(path / VECTORS, manifest.index_spec)
-    except RuntimeError as exc:
-        raise IndexOpenError(f"{path / VECTORS} cannot be read: {exc}") from exc
-    if vectors.d != manifest.dimension:
-        raise IndexOpenError(
-            f"{path / VECTORS} has dimension {vectors.d}, the manifest says {manifest.dimension}"
-        )
-    return IndexVersion(path, manifest, vectors, IndexReader(path / DATABASE, manifest.stemmer))
+    if not manifest.segmented:
+        vectors = _load_vectors(path / VECTORS, manifest.index_spec, manifest.dimension)
+        return IndexVersion(path, manifest, vectors, IndexReader(path / DATABASE, manifest.stemmer))
+    segments = open_segments(path, manifest, vectors=True)
+    return IndexVersion(
+        path, manifest, SegmentedVectors(segments), SegmentedReader(segments, manifest.stemmer)
+    )
+
+
+def open_segments(path: Path, manifest: Manifest, *, vectors: bool) -> list[Segment]:
+    """The segments of a version, with their deleted articles (and their FAISS indexes if ``vectors``)."""
+    tombstones = read_tombstones(path)
+    spec = manifest.index_spec
+    segments = []
+    for entry in manifest.segments:
+        reader = IndexReader(path / entry.file(DATABASE), manifest.stemmer)
+        keys = frozenset(tombstones.get(entry.name, ()))
+        deleted = frozenset(reader.passage_ids_of(sorted(keys))) if keys else frozenset()
+        index = None
+        if vectors:
+            own = IndexSpec.from_dict({**entry.index, "ivf_mmap": spec.ivf_mmap})
+            index = _load_vectors(path / entry.file(VECTORS), own, manifest.dimension)
+        segments.append(Segment(entry, reader, index, keys, deleted))
+    return segments
+
+
+def open_reader(path: Path) -> IndexReader | SegmentedReader:
+    """The database side of a published version alone (no FAISS index), for the build pipeline."""
+    manifest = read_manifest(path, verify=False)
+    if not manifest.segmented:
+        return IndexReader(path / DATABASE, manifest.stemmer)
+    return SegmentedReader(open_segments(path, manifest, vectors=False), manifest.stemmer)
 
 
 class LiveIndex:

@@ -6,10 +6,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.stemming import match_terms
 from search.store import fts, keys
 from search.support import in_batches
 
@@ -73,6 +75,7 @@ class IndexReader:
         self._term_stats = fts.TermStats(self._db)
         self._key_stats: keys.KeyStats | None = None
         self._has_keys: bool | None = None
+        self._has_terms: bool | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -126,15 +129,42 @@ class IndexReader:
             ).fetchall()
         return [(s, e) for s, e in rows]
 
-    def articles(self) -> Iterator[ArticleRow]:
-        """Every article, in insertion order (what an update carries into the next version)."""
+    def articles(self, batch: int = 2000) -> Iterator[ArticleRow]:
+        """Every article, in insertion order (what a rebuild or merge carries into the next version),
+        read ``batch`` at a time."""
+        last = -1
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT id, key, title, text, url, date, source, author, category, origin, extra "
+                    "FROM articles WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, batch),
+                ).fetchall()
+            if not rows:
+                return
+            for _row_id, *fields, extra in rows:
+                yield ArticleRow(*fields, extra=json.loads(extra or "{}"))
+            last = rows[-1][0]
+
+    def counts_of(self, article_keys: Sequence[str]) -> dict[str, int]:
+        """Rows per table that belong to these articles."""
+        out = {"articles": 0, "passages": 0, "sentences": 0}
         with self._lock:
-            rows = self._db.execute(
-                "SELECT key, title, text, url, date, source, author, category, origin, extra "
-                "FROM articles ORDER BY id"
-            ).fetchall()
-        for *fields, extra in rows:
-            yield ArticleRow(*fields, extra=json.loads(extra or "{}"))
+            for table, sql in (
+                ("articles", "SELECT COUNT(*) FROM articles WHERE key IN ({marks})"),
+                (
+                    "passages",
+                    "SELECT COUNT(*) FROM passages p JOIN articles a ON a.id = p.article_id "
+                    "WHERE a.key IN ({marks})",
+                ),
+                (
+                    "sentences",
+                    "SELECT COUNT(*) FROM sentences s JOIN articles a ON a.id = s.article_id "
+                    "WHERE a.key IN ({marks})",
+                ),
+            ):
+                out[table] = sum(row[0] for row in in_batches(self._db, sql, article_keys))
+        return out
 
     def sources(self) -> list[str]:
         """Distinct article sources, sorted."""
@@ -165,6 +195,47 @@ class IndexReader:
         with self._lock:
             return fts.search(self._db, query, k, self.stemmer, candidates=candidates, stats=self._term_stats)
 
+    def lexical_totals(self) -> tuple[int, int]:
+        """``(passages, terms)`` of the lexical index (BM25's N and total document length)."""
+        with self._lock:
+            return fts.totals(self._db)
+
+    def term_frequencies(self, terms: Sequence[str], cap: int | None = None) -> dict[str, int]:
+        """How many passages hold each term, up to ``cap`` (``fts.TermStats.frequencies``)."""
+        with self._lock:
+            return self._term_stats.frequencies(terms, cap)
+
+    def passage_terms(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        """The indexed terms of each passage: stored ones, or (indexes built before they were stored)
+        its title and text stemmed again, as the build indexed them."""
+        with self._lock:
+            if self._has_terms is None:
+                self._has_terms = fts.has_terms(self._db)
+            if self._has_terms:
+                return fts.stored_terms(self._db, ids)
+            sql = (
+                "SELECT p.id, a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id "
+                "WHERE p.id IN ({marks})"
+            )
+            rows = list(in_batches(self._db, sql, ids))
+        return {pid: match_terms(f"{title}\n{text}", self.stemmer) for pid, title, text in rows}
+
+    def passage_ids_of(self, article_keys: Sequence[str]) -> list[int]:
+        """Row ids of the passages of these articles (ids not held are ignored)."""
+        sql = "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id WHERE a.key IN ({marks})"
+        with self._lock:
+            return [row[0] for row in in_batches(self._db, sql, article_keys)]
+
+    def article_rows(self, article_keys: Sequence[str]) -> dict[str, ArticleRow]:
+        """The stored articles with these ids (ids not held are left out)."""
+        sql = (
+            "SELECT key, title, text, url, date, source, author, category, origin, extra "
+            "FROM articles WHERE key IN ({marks})"
+        )
+        with self._lock:
+            rows = list(in_batches(self._db, sql, article_keys))
+        return {fields[0]: ArticleRow(*fields, extra=json.loads(extra or "{}")) for *fields, extra in rows}
+
     def lexical_within(self, query: str, ids: Sequence[int]) -> list[tuple[int, float]]:
         """BM25 of the given passages for a query, best first."""
         if not ids:
@@ -186,17 +257,34 @@ class IndexReader:
         with self._lock:
             return keys.common_words(self._db)
 
-    def keys(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> list[tuple[int, float]]:
+    def keys(
+        self, query: str, k: int, *, candidates: Sequence[int] = (), weighed: keys.Weighed | None = None
+    ) -> list[tuple[int, float]]:
         """Top-``k`` ``(passage_id, score)`` by shared cross-script keys, plus matching ``candidates``
-        (see ``keys.search``); empty for an index without key tables."""
+        (see ``keys.search``; ``weighed``: the keys' weights over all segments of a version); empty for
+        an index without key tables."""
         if not self.has_keys:
             return []
         with self._lock:
-            return keys.search(self._db, query, k, candidates=candidates, stats=self._key_stats)
+            return keys.search(
+                self._db, query, k, candidates=candidates, stats=self._key_stats, weighed=weighed
+            )
 
-    def keys_within(self, query: str, ids: Sequence[int]) -> list[tuple[int, float]]:
+    def keys_within(
+        self, query: str, ids: Sequence[int], weighed: keys.Weighed | None = None
+    ) -> list[tuple[int, float]]:
         """Cross-script key scores of the given passages, best first."""
         if not ids or not self.has_keys:
             return []
         with self._lock:
-            return keys.search(self._db, query, 0, within=ids, stats=self._key_stats)
+            return keys.search(self._db, query, 0, within=ids, stats=self._key_stats, weighed=weighed)
+
+    @contextmanager
+    def key_part(self, deleted: frozenset[int] = frozenset()) -> Iterator[keys.KeyPart | None]:
+        """This database as one part of a segmented version's key look-ups (``keys.weigh``), held under
+        the reader's lock; None without key tables."""
+        if not self.has_keys:
+            yield None
+            return
+        with self._lock:
+            yield keys.KeyPart(self._db, self._key_stats, deleted)

@@ -11,8 +11,19 @@ from typing import Any
 
 import numpy as np
 
+from search.stemming import match_terms
 from search.store import fts, keys
-from search.store.format import DATABASE, FORMAT_VERSION, MANIFEST, SCHEMA, VECTORS, file_checksum
+from search.store.format import (
+    DATABASE,
+    FORMAT_VERSION,
+    MANIFEST,
+    SCHEMA,
+    SEGMENTED_FORMAT,
+    TOMBSTONES,
+    VECTORS,
+    Manifest,
+    file_checksum,
+)
 from search.vectors import save_index
 
 
@@ -20,16 +31,24 @@ class IndexWriter:
     """Writes one new (unpublished) index version directory.
 
     Args:
-        directory: the staging directory of the version (it must exist and be empty).
+        directory: the staging directory of the version or segment (it must exist and be empty).
         stemmer: the stemmer the lexical index uses (recorded by the caller in the manifest).
+        id_base: row ids start after it (``SegmentEntry.id_base``: unique across a version's segments).
     """
 
-    def __init__(self, directory: Path, stemmer: str) -> None:
+    def __init__(self, directory: Path, stemmer: str, id_base: int = 0) -> None:
         self.directory = directory
         self.stemmer = stemmer
+        self.tokens = 0  # lexical terms written (the segment's total BM25 document length)
+        self._next = {"articles": id_base + 1, "sentences": id_base + 1, "passages": id_base + 1}
         self._db = sqlite3.connect(directory / DATABASE)
         self._db.executescript(SCHEMA)
         fts.create_table(self._db)
+
+    def _id(self, table: str) -> int:
+        row_id = self._next[table]
+        self._next[table] = row_id + 1
+        return row_id
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -53,9 +72,10 @@ class IndexWriter:
     ) -> int:
         """Insert an article; returns its row id."""
         cur = self._db.execute(
-            "INSERT INTO articles (key, title, text, url, date, source, author, category, origin, extra) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO articles (id, key, title, text, url, date, source, author, category, origin, extra) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                self._id("articles"),
                 key,
                 title,
                 text,
@@ -73,7 +93,8 @@ class IndexWriter:
     def add_sentence(self, article_row: int, start: int, end: int) -> int:
         """Insert a sentence span of an article; returns its row id."""
         cur = self._db.execute(
-            'INSERT INTO sentences (article_id, start, "end") VALUES (?, ?, ?)', (article_row, start, end)
+            'INSERT INTO sentences (id, article_id, start, "end") VALUES (?, ?, ?, ?)',
+            (self._id("sentences"), article_row, start, end),
         )
         return int(cur.lastrowid)
 
@@ -91,15 +112,25 @@ class IndexWriter:
     ) -> int:
         """Insert a passage; returns its row id, which is also the FAISS id of its vector."""
         cur = self._db.execute(
-            'INSERT INTO passages (article_id, ordinal, start, "end", first_sentence, last_sentence, '
-            "n_tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (article_row, ordinal, start, end, first_sentence, last_sentence, n_tokens, text),
+            'INSERT INTO passages (id, article_id, ordinal, start, "end", first_sentence, last_sentence, '
+            "n_tokens, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._id("passages"),
+                article_row,
+                ordinal,
+                start,
+                end,
+                first_sentence,
+                last_sentence,
+                n_tokens,
+                text,
+            ),
         )
         return int(cur.lastrowid)
 
     def add_lexical(self, rows: Sequence[tuple[int, str]]) -> None:
         """Index ``(passage_id, text)`` pairs for BM25."""
-        fts.add_passages(self._db, rows, self.stemmer)
+        self.tokens += fts.add_passages(self._db, rows, self.stemmer)
 
     def add_key_tables(self, common: Sequence[str]) -> None:
         """Create the cross-script key tables (``store.keys``); ``common`` words never give name keys."""
@@ -130,11 +161,36 @@ class IndexWriter:
         write_manifest(self.directory, data)
 
 
-def write_manifest(directory: Path, data: dict[str, Any]) -> None:
-    """Write ``manifest.json`` with the format version and checksums of the data files in ``directory``."""
+def write_manifest(
+    directory: Path,
+    data: dict[str, Any],
+    *,
+    tombstones: dict[str, list[str]] | None = None,
+    known: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Write ``manifest.json`` with the format version and checksums of the data files in ``directory``.
+
+    Args:
+        directory: the version directory.
+        data: what the manifest records; a ``segments`` list (``SegmentEntry.to_dict``) or ``tombstones``
+            make it a segmented version (``SEGMENTED_FORMAT``).
+        tombstones: deleted article ids per segment name, written to ``TOMBSTONES``.
+        known: checksums of files shared with the previous version (hard links of immutable segment
+            files): taken as they are instead of hashing those files again.
+    """
     data = dict(data)
-    data["format_version"] = FORMAT_VERSION
-    data["files"] = {name: file_checksum(directory / name) for name in (DATABASE, VECTORS)}
+    segmented = bool(data.get("segments")) or tombstones is not None
+    data["format_version"] = SEGMENTED_FORMAT if segmented else FORMAT_VERSION
+    if segmented:
+        (directory / TOMBSTONES).write_text(
+            json.dumps(tombstones or {}, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
+        data["tombstoned"] = sum(len(keys) for keys in (tombstones or {}).values())
+    names = [entry.file(name) for entry in Manifest(data).segments for name in (DATABASE, VECTORS)]
+    names += [TOMBSTONES] if segmented else []
+    known = known or {}
+    data["files"] = {name: known.get(name) or file_checksum(directory / name) for name in names}
     (directory / MANIFEST).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -169,3 +225,35 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
                 keys.add_keys(db, [(have + i + 1, stored_keys[i]) for i in range(take)])
             have += take
     db.close()
+
+
+def add_stored_terms(path: Path, stemmer: str) -> int:
+    """Store each passage's indexed terms in a database built before they were stored (``fts.TERMS``), so
+    BM25 over several segments reads them instead of stemming passages again; returns the rows added.
+    Rows repeated by ``repeat_passages`` are stemmed once."""
+    db = sqlite3.connect(path)
+    try:
+        if fts.has_terms(db):
+            return 0
+        made: dict[tuple[str, str], str] = {}
+        with db:
+            db.execute(fts.TERMS_SCHEMA)
+            rows = db.execute(
+                "SELECT p.id, a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id "
+                "ORDER BY p.id"
+            )
+            batch: list[tuple[int, str]] = []
+            added = 0
+            for pid, title, text in rows:
+                terms = made.get((title, text))
+                if terms is None:
+                    terms = made[(title, text)] = " ".join(match_terms(f"{title}\n{text}", stemmer))
+                batch.append((pid, terms))
+                if len(batch) >= 10_000:
+                    db.executemany(f"INSERT INTO {fts.TERMS} (id, terms) VALUES (?, ?)", batch)
+                    added += len(batch)
+                    batch.clear()
+            db.executemany(f"INSERT INTO {fts.TERMS} (id, terms) VALUES (?, ?)", batch)
+        return added + len(batch)
+    finally:
+        db.close()

@@ -1,0 +1,285 @@
+"""A segmented version read as one index: searches fan out over its segments, deleted articles left out.
+
+Row ids are unique across segments and name their segment (``format.segment_of``), so rows are fetched
+from the segment an id names. Dense search merges every segment's best by score; lexical search takes
+every segment's candidates and scores them with BM25 statistics of the whole live index (``bm25``), so the
+ranking is the one a single-segment index of the same articles gives.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from search.stemming import query_terms
+from search.store import bm25, fts, keys
+from search.store.format import SegmentEntry, segment_of
+from search.store.reader import ArticleRow, IndexReader, PassageRow, SentenceRow
+
+Scored = list[tuple[int, float]]
+
+
+@dataclass
+class Segment:
+    """One opened segment: its entry, database reader, FAISS index and deleted articles."""
+
+    entry: SegmentEntry
+    reader: IndexReader
+    vectors: Any  # faiss.Index
+    deleted_keys: frozenset[str] = frozenset()
+    deleted: frozenset[int] = frozenset()  # passage ids of the deleted articles
+    _params: Any = field(default=None, repr=False)
+
+    @property
+    def number(self) -> int:
+        return self.entry.number
+
+    def search_params(self) -> Any:
+        """FAISS search parameters that skip the deleted passages (None when there are none)."""
+        if self._params is None and self.deleted:
+            self._params = _excluding(self.vectors, np.fromiter(self.deleted, dtype=np.int64))
+        return self._params
+
+
+def _excluding(index: Any, ids: np.ndarray) -> Any:
+    """Search parameters of ``index``'s kind that leave out ``ids`` (its own search settings kept)."""
+    import faiss
+
+    selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(ids))
+    inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    if hasattr(inner, "nprobe"):
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+    elif hasattr(inner, "hnsw"):
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
+    else:
+        params = faiss.SearchParameters(sel=selector)
+    params.keep_alive = selector  # the parameters hold a raw pointer to it
+    return params
+
+
+class SegmentedVectors:
+    """The FAISS side of a segmented version, with the part of ``faiss.Index`` the query path uses."""
+
+    def __init__(self, segments: Sequence[Segment]) -> None:
+        self.segments = list(segments)
+        self._by_number = {seg.number: seg for seg in self.segments}
+        self.d = self.segments[0].vectors.d
+        self.ntotal = sum(seg.vectors.ntotal - len(seg.deleted) for seg in self.segments)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (scores, ids) per query over every segment, deleted passages left out."""
+        parts = []
+        for seg in self.segments:
+            n = min(k, seg.vectors.ntotal)
+            if n > 0:
+                params = seg.search_params()
+                parts.append(
+                    seg.vectors.search(queries, n, params=params)
+                    if params
+                    else seg.vectors.search(queries, n)
+                )
+        scores = np.concatenate([p[0] for p in parts], axis=1)
+        ids = np.concatenate([p[1] for p in parts], axis=1)
+        scores = np.where(ids >= 0, scores, -np.inf)
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        top_scores = np.take_along_axis(scores, order, axis=1)
+        top_ids = np.take_along_axis(ids, order, axis=1)
+        return np.where(np.isfinite(top_scores), top_scores, 0).astype(np.float32), top_ids
+
+    def reconstruct(self, pid: int) -> np.ndarray:
+        seg = self._by_number.get(segment_of(pid))
+        if seg is None or pid in seg.deleted:
+            raise RuntimeError(f"passage {pid} is not in this version")
+        return seg.vectors.reconstruct(int(pid))
+
+
+class SegmentedReader:
+    """``IndexReader``'s interface over the segments of one version (deleted articles never returned)."""
+
+    def __init__(self, segments: Sequence[Segment], stemmer: str) -> None:
+        self.segments = list(segments)
+        self.stemmer = stemmer
+        self._by_number = {seg.number: seg for seg in self.segments}
+        self._totals: tuple[int, int] | None = None
+        self._deleted_df: Counter[str] | None = None
+
+    def close(self) -> None:
+        for seg in self.segments:
+            seg.reader.close()
+
+    # ------------------------------------------------------------------ rows
+    def _grouped(self, ids: Iterable[int]) -> Iterator[tuple[Segment, list[int]]]:
+        groups: dict[int, list[int]] = {}
+        for pid in ids:
+            groups.setdefault(segment_of(pid), []).append(int(pid))
+        for number, members in groups.items():
+            seg = self._by_number.get(number)
+            if seg is not None:
+                yield seg, members
+
+    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
+        out: dict[int, PassageRow] = {}
+        for seg, members in self._grouped(ids):
+            out.update((i, r) for i, r in seg.reader.passages(members).items() if i not in seg.deleted)
+        return out
+
+    def sentences(self, ids: Sequence[int]) -> dict[int, SentenceRow]:
+        out: dict[int, SentenceRow] = {}
+        for seg, members in self._grouped(ids):
+            out.update(seg.reader.sentences(members))
+        return out
+
+    def _holder(self, key: str) -> Segment | None:
+        """The segment holding the live copy of an article (the newest that holds it undeleted)."""
+        for seg in reversed(self.segments):
+            if key not in seg.deleted_keys and seg.reader.article_rows([key]):
+                return seg
+        return None
+
+    def article(self, key: str) -> dict[str, Any] | None:
+        seg = self._holder(key)
+        return seg.reader.article(key) if seg else None
+
+    def article_rows(self, article_keys: Sequence[str]) -> dict[str, ArticleRow]:
+        """The live stored articles with these ids."""
+        out: dict[str, ArticleRow] = {}
+        for seg in reversed(self.segments):
+            wanted = [k for k in article_keys if k not in out and k not in seg.deleted_keys]
+            if wanted:
+                out.update(seg.reader.article_rows(wanted))
+        return out
+
+    def article_passage_ids(self, key: str) -> list[int]:
+        seg = self._holder(key)
+        return seg.reader.article_passage_ids(key) if seg else []
+
+    def article_passage_spans(self, key: str) -> list[tuple[int, int]]:
+        seg = self._holder(key)
+        return seg.reader.article_passage_spans(key) if seg else []
+
+    def articles(self) -> Iterator[ArticleRow]:
+        """Every live article, segment by segment, each in insertion order."""
+        for seg in self.segments:
+            for row in seg.reader.articles():
+                if row.key not in seg.deleted_keys:
+                    yield row
+
+    def sources(self) -> list[str]:
+        return sorted({s for seg in self.segments for s in seg.reader.sources()})
+
+    def date_range(self) -> tuple[str | None, str | None]:
+        ranges = [seg.reader.date_range() for seg in self.segments]
+        lows = [lo for lo, _ in ranges if lo]
+        highs = [hi for _, hi in ranges if hi]
+        return (min(lows) if lows else None, max(highs) if highs else None)
+
+    def counts(self) -> dict[str, int]:
+        """Live rows per table."""
+        total: Counter[str] = Counter()
+        for seg in self.segments:
+            total.update(seg.reader.counts())
+            if seg.deleted_keys:
+                total.subtract(seg.reader.counts_of(sorted(seg.deleted_keys)))
+        return dict(total)
+
+    # ------------------------------------------------------------------ lexical
+    def _statistics(self, terms: Sequence[str]) -> bm25.Statistics:
+        """BM25 statistics of the live passages (every segment's, minus the deleted ones')."""
+        if self._totals is None:
+            passages = tokens = 0
+            deleted_df: Counter[str] = Counter()
+            for seg in self.segments:
+                n, t = seg.reader.lexical_totals()
+                passages, tokens = passages + n, tokens + t
+                if seg.deleted:
+                    for held in seg.reader.passage_terms(sorted(seg.deleted)).values():
+                        passages, tokens = passages - 1, tokens - len(held)
+                        deleted_df.update(set(held))
+            self._totals, self._deleted_df = (passages, tokens), deleted_df
+        df: Counter[str] = Counter()
+        cap = self._totals[0] // 2 + 1  # as one index of the live passages counts
+        for seg in self.segments:
+            df.update(seg.reader.term_frequencies(terms, cap))
+        df.subtract({t: self._deleted_df[t] for t in terms if t in self._deleted_df})
+        return bm25.Statistics(self._totals[0], self._totals[1], {t: max(0, df[t]) for t in terms})
+
+    def _rescored(self, terms: Sequence[str], ids: Iterable[int], stats: bm25.Statistics) -> Scored:
+        """BM25 of the passages holding any of ``terms``, best first (ties: lower id first, as FTS5)."""
+        wanted = set(terms)
+        scored: Scored = []
+        for seg, members in self._grouped(dict.fromkeys(ids)):
+            for pid, held in seg.reader.passage_terms([i for i in members if i not in seg.deleted]).items():
+                if not wanted.isdisjoint(held):
+                    scored.append((pid, bm25.score(held, terms, stats)))
+        return sorted(scored, key=lambda x: (-x[1], x[0]))
+
+    def lexical(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
+        """Top-``k`` ``(passage_id, bm25)``: every segment's top ``k`` (``fts.search``, each with its own
+        candidates) scored again with the live index's statistics over the terms ``fts.search`` would
+        score in one index of the live passages."""
+        terms = query_terms(query, self.stemmer)
+        if not terms or k < 1:
+            return []
+        stats = self._statistics(terms)
+        present, scored_terms = fts.scored_terms(terms, dict(stats.df), stats.passages)
+        if not present:
+            return []
+        given = {seg.number: ids for seg, ids in self._grouped(candidates)}
+        found: list[int] = list(candidates)
+        for seg in self.segments:
+            mine = given.get(seg.number, [])
+            hits = seg.reader.lexical(query, k + min(len(seg.deleted), k), candidates=mine)
+            found += [pid for pid, _ in hits]
+        return self._rescored(scored_terms, found, stats)[:k]
+
+    def lexical_within(self, query: str, ids: Sequence[int]) -> Scored:
+        terms = query_terms(query, self.stemmer)
+        if not terms or not ids:
+            return []
+        return self._rescored(terms, ids, self._statistics(terms))
+
+    # ------------------------------------------------------------------ cross-script keys
+    @property
+    def has_keys(self) -> bool:
+        return any(seg.reader.has_keys for seg in self.segments)
+
+    def common_words(self) -> list[str]:
+        for seg in self.segments:
+            if seg.reader.has_keys:
+                return seg.reader.common_words()
+        return []
+
+    def _weighed(self, query: str) -> keys.Weighed:
+        """The query keys' weights with passage counts of the whole live index (``keys.weigh``)."""
+        self._statistics(())
+        assert self._totals is not None
+        with ExitStack() as stack:
+            parts = [stack.enter_context(seg.reader.key_part(seg.deleted)) for seg in self.segments]
+            return keys.weigh(query, self._totals[0], [p for p in parts if p is not None])
+
+    def keys(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
+        """The best ``k`` passages by cross-script keys over all segments, plus the ``candidates`` that
+        share any, weighed over the whole live index."""
+        weighed = self._weighed(query)
+        given = set(candidates)
+        by_segment = {seg.number: ids for seg, ids in self._grouped(candidates)}
+        found: Scored = []
+        for seg in self.segments:
+            mine = by_segment.get(seg.number, [])
+            hits = seg.reader.keys(query, k, candidates=mine, weighed=weighed)
+            found += [(i, s) for i, s in hits if i not in seg.deleted]
+        found.sort(key=lambda x: (-x[1], x[0]))
+        others = [hit for hit in found if hit[0] not in given][:k]
+        return sorted(others + [hit for hit in found if hit[0] in given], key=lambda x: (-x[1], x[0]))
+
+    def keys_within(self, query: str, ids: Sequence[int]) -> Scored:
+        weighed = self._weighed(query)
+        found: Scored = []
+        for seg, members in self._grouped(ids):
+            found += seg.reader.keys_within(query, members, weighed)
+        return sorted(found, key=lambda x: (-x[1], x[0]))

@@ -1,0 +1,217 @@
+"""Segmented updates: an update writes one segment, deletions are tombstones, merges write segments again,
+and searching the segments ranks as one index of the same articles does (global BM25 statistics)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from index.build import build
+from index.datasets import SHARED_DATA
+from index.embed import EmbeddingCache
+from index.eval import news_distractors, xquad
+from index.report import BuildReport
+from index.sources import article_id
+from index.update import MAX_SEGMENTS, Merge, merge_plan, merge_segments
+from search.searcher import Searcher
+from search.store import DATABASE, IndexReader, open_version, read_manifest
+from search.store.format import TOMBSTONES, read_tombstones
+from search.store.segments import SegmentedReader
+from tests.fakes import HashEmbedder
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def write_jsonl(path: Path, articles: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in articles), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[list[dict], list]:
+    """XQuAD's 240 Arabic paragraphs, 160 news distractors, and XQuAD's questions (both directions)."""
+    articles, tasks = xquad(SHARED_DATA)
+    return articles + news_distractors(SHARED_DATA, 160), tasks
+
+
+@pytest.fixture(scope="module")
+def pair(corpus, tmp_path_factory) -> tuple[Path, Path]:
+    """One index built at once, and one of the same articles reached through updates: a base, three
+    update segments, a replacement (an article first indexed with other text, then given again as it is),
+    and deletions of articles the full index never had."""
+    articles, _ = corpus
+    work = tmp_path_factory.mktemp("segments")
+    embedder = HashEmbedder()
+    whole = work / "whole"
+    build([write_jsonl(work / "all.jsonl", articles)], whole, embedder=embedder)
+
+    strays = [
+        {
+            "title": "خبر عابر",
+            "text": f"خبر رقم {i} عن أسعار النفط والذهب اليوم.",
+            "url": f"https://x.test/{i}",
+        }
+        for i in range(5)
+    ]
+    changed = {**articles[300], "text": "نص قديم لهذا الخبر سيستبدل لاحقا بنصه الصحيح."}
+    segmented = work / "segmented"
+    build([write_jsonl(work / "a.jsonl", articles[:250] + strays + [changed])], segmented, embedder=embedder)
+    parts = [articles[250:300], articles[301:350], articles[350:]]
+    for n, part in enumerate(parts):
+        build([write_jsonl(work / f"u{n}.jsonl", part)], segmented, embedder=embedder, update=True)
+    report = build(
+        [write_jsonl(work / "fix.jsonl", [articles[300]])],
+        segmented,
+        embedder=embedder,
+        update=True,
+        delete=[_key(s) for s in strays],
+    )
+    assert (report.replaced, report.deleted) == (1, 5)
+    return whole, segmented
+
+
+def _key(article: dict) -> str:
+    return article_id(article.get("url"), article.get("title", ""), article["text"])
+
+
+def test_an_update_writes_one_segment_and_shares_the_others(pair):
+    whole, segmented = pair
+    manifest = read_manifest(segmented.resolve())
+    assert manifest.segmented and [e.name for e in manifest.segments] == [
+        "base", "s000001", "s000002", "s000003", "s000004",
+    ]  # fmt: skip
+    assert manifest.counts == read_manifest(whole.resolve()).counts  # live counts
+    tombstones = read_tombstones(segmented.resolve())
+    assert len(tombstones["base"]) == 6  # five deleted strays and the replaced article
+    # The base's files are the previous version's (hard links), not copies.
+    versions = sorted(p for p in segmented.resolve().parent.iterdir() if p != segmented.resolve())
+    previous = versions[-1]
+    assert os.path.samefile(previous / DATABASE, segmented.resolve() / DATABASE)
+    assert (segmented.resolve() / TOMBSTONES).is_file()
+
+
+def test_segmented_bm25_equals_fts5_bm25_on_one_segment(pair):
+    """The Python BM25 over stored terms gives FTS5's own scores (same formula, same statistics)."""
+    whole, _ = pair
+    version = whole.resolve()
+    manifest = read_manifest(version)
+    reader = IndexReader(version / DATABASE, manifest.stemmer)
+    seg_version = open_version(version)
+    from search.store.segments import Segment
+
+    (entry,) = manifest.segments
+    one = SegmentedReader([Segment(entry, seg_version.reader, seg_version.vectors)], manifest.stemmer)
+    for query in ("أسعار النفط في الأسواق", "جامعة القاهرة", "كرة القدم المنتخب"):
+        fts5 = reader.lexical(query, 20)
+        ours = one.lexical(query, 20)
+        assert [pid for pid, _ in ours] == [pid for pid, _ in fts5]
+        assert [s for _, s in ours] == pytest.approx([s for _, s in fts5], rel=1e-9)
+    reader.close()
+
+
+def _top(searcher: Searcher, query: str, mode: str) -> list[tuple[str, int]]:
+    return [(h.article_id, h.passage_start) for h in searcher.search(query, k=10, mode=mode)]
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid", "dense"])
+def test_segments_rank_as_one_index_of_the_same_articles(pair, corpus, mode):
+    """Top-10 (article, passage) lists of the segmented index equal the whole index's for >= 99% of 400
+    XQuAD questions (both directions), and MRR@10 is equal to the third decimal."""
+    whole, segmented = pair
+    _, tasks = corpus
+    embedder = HashEmbedder()
+    a, b = Searcher.open(whole, embedder=embedder), Searcher.open(segmented, embedder=embedder)
+    queries = [q for task in tasks for q in task.queries[:200]]
+    same = 0
+    rr_a = rr_b = 0.0
+    for q in queries:
+        ta, tb = _top(a, q.text, mode), _top(b, q.text, mode)
+        same += ta == tb
+        gold = article_id(q.gold_url, "", "")
+        rr_a += next((1 / (i + 1) for i, (art, _) in enumerate(ta) if art == gold), 0.0)
+        rr_b += next((1 / (i + 1) for i, (art, _) in enumerate(tb) if art == gold), 0.0)
+    assert same / len(queries) >= 0.99, same
+    assert round(rr_a / len(queries), 3) == round(rr_b / len(queries), 3)
+
+
+def test_deleted_articles_are_never_returned(pair):
+    _, segmented = pair
+    searcher = Searcher.open(segmented, embedder=HashEmbedder())
+    for mode in ("lexical", "dense", "hybrid"):
+        hits = searcher.search("خبر رقم عن أسعار النفط والذهب اليوم", k=50, mode=mode)
+        assert not [h for h in hits if h.url and h.url.startswith("https://x.test/")]
+    assert searcher.article(_key({"url": "https://x.test/1", "text": ""})) is None
+
+
+def test_an_update_that_changes_nothing_publishes_nothing(pair, corpus, tmp_path):
+    _, segmented = pair
+    articles, _ = corpus
+    before = segmented.resolve()
+    report = build(
+        [write_jsonl(tmp_path / "same.jsonl", articles[350:360])],
+        segmented,
+        embedder=HashEmbedder(),
+        update=True,
+        delete=["u:https://nowhere.test/x"],
+    )
+    assert (
+        report.unchanged_version
+        and report.unchanged == 10
+        and report.not_found == ["u:https://nowhere.test/x"]
+    )
+    assert "no new version" in report.summary()
+    assert segmented.resolve() == before
+
+
+def test_merge_policy(pair):
+    """More than MAX_SEGMENTS: all but the largest merge; a segment mostly deleted is rewritten."""
+    _, segmented = pair
+    manifest = read_manifest(segmented.resolve())
+    assert merge_plan(manifest, read_tombstones(segmented.resolve())) is None
+    data = dict(manifest.data)
+    many = [manifest.segments[0].to_dict()] + [
+        {**manifest.segments[1].to_dict(), "name": f"s{n:06d}", "number": n}
+        for n in range(1, MAX_SEGMENTS + 1)
+    ]
+    plan = merge_plan(type(manifest)({**data, "segments": many}), {})
+    assert plan == Merge([f"s{n:06d}" for n in range(1, MAX_SEGMENTS + 1)], MAX_SEGMENTS + 1)
+    assert merge_plan(manifest, {"s000002": ["x"] * 40}).names == ["s000002"]
+    everything = merge_plan(manifest, {}, everything=True)
+    assert everything == Merge([e.name for e in manifest.segments], 0)
+
+
+def test_merging_segments_keeps_the_answers(pair, corpus, tmp_path):
+    """Merging the update segments into one (vectors from the cache, nothing re-embedded) and then
+    everything into a new base keep every answer; searchers holding the old version keep answering."""
+    import shutil
+
+    whole, segmented = pair
+    _, tasks = corpus
+    work = tmp_path / "copy"
+    shutil.copytree(segmented.resolve().parent, work / segmented.resolve().parent.name, symlinks=True)
+    out = work / "segmented"
+    out.symlink_to(Path(segmented.resolve().parent.name) / segmented.resolve().name)
+    embedder = HashEmbedder()
+    reference = Searcher.open(whole, embedder=embedder)
+    held = Searcher.open(out, embedder=embedder)
+    queries = [q.text for q in tasks[1].queries[:60]]
+    expected = [_top(reference, q, "hybrid") for q in queries]
+
+    from index.build import ChunkSettings, SegmentJob
+
+    cache = EmbeddingCache(tmp_path / "cache.sqlite", embedder.ref.fingerprint, embedder.dimension)
+    job = SegmentJob(embedder, ChunkSettings(), 32, cache, BuildReport(out=out), lambda *a: None)
+    report = merge_segments(out, Merge(["s000001", "s000002", "s000003", "s000004"], 5), job)
+    assert report.into == "s000005"
+    assert [e.name for e in read_manifest(out.resolve()).segments] == ["base", "s000005"]
+    now = Searcher.open(out, embedder=embedder)
+    assert sum(_top(now, q, "hybrid") == e for q, e in zip(queries, expected)) >= 0.98 * len(queries)
+    report = merge_segments(out, Merge(["base", "s000005"], 0), job)
+    manifest = read_manifest(out.resolve())
+    assert not manifest.segmented and manifest.counts == read_manifest(whole.resolve()).counts
+    now = Searcher.open(out, embedder=embedder)
+    assert [_top(now, q, "hybrid") for q in queries] == expected
+    assert held.search(queries[0], k=3)  # the searcher moved on to the merged version and answers
