@@ -120,20 +120,30 @@ def timed_update(out: Path, articles: Path, embedder, cache) -> dict[str, float]
     }
 
 
-def query_latency(out: Path, embedder, queries: list[str], rounds: int = 2) -> dict[str, float]:
-    """Hybrid query latency (embedding included) over ``queries``, after one warm-up pass."""
+def query_latency(indexes: dict[str, Path], embedder, queries: list[str], rounds: int = 3) -> dict[str, Any]:
+    """Hybrid query latency (embedding included) of each index over ``queries``, after a warm-up pass;
+    the indexes take turns query by query (in alternating order), so drift in the machine's speed falls
+    on all of them alike."""
     from search.searcher import Searcher
 
-    searcher = Searcher.open(out, embedder=embedder, verify="none")
-    for q in queries:
-        searcher.search(q, k=10)
-    times: list[float] = []
-    for _ in range(rounds):
+    searchers = {
+        name: Searcher.open(path, embedder=embedder, verify="none") for name, path in indexes.items()
+    }
+    for searcher in searchers.values():
         for q in queries:
-            started = time.perf_counter()
             searcher.search(q, k=10)
-            times.append((time.perf_counter() - started) * 1000)
-    return {"p50_ms": round(statistics.median(times), 2), "p95_ms": round(float(np.percentile(times, 95)), 2)}
+    times: dict[str, list[float]] = {name: [] for name in searchers}
+    names = list(searchers)
+    for r in range(rounds):
+        for i, q in enumerate(queries):
+            for name in names if (i + r) % 2 == 0 else names[::-1]:
+                started = time.perf_counter()
+                searchers[name].search(q, k=10)
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {
+        name: {"p50_ms": round(statistics.median(t), 2), "p95_ms": round(float(np.percentile(t, 95)), 2)}
+        for name, t in times.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             source_dir, db_path = scaled(args.work, n)
             out = base_index(args.work, source_dir, db_path, tmp / f"idx-{n}", embedder)
-            new = tmp / f"new-{n}.jsonl"
-            write_article_slice(new, 10**9, embedder, skip=skip, max_articles=args.articles)
-            skip += args.articles
+            new = tmp / "new.jsonl"  # the same articles into every size (embedded once, then cached)
+            if not new.exists():
+                write_article_slice(new, 10**9, embedder, skip=skip, max_articles=args.articles)
+                skip += args.articles
             log(f"{n} passages: an update of {args.articles} articles")
             first = timed_update(out, new, embedder, cache)
             results["sizes"][n] = {"first_update": first}
@@ -180,12 +191,14 @@ def main(argv: list[str] | None = None) -> int:
                 updates.append(timed_update(out, more, embedder, cache))
                 log(f"  update {i + 2}: {updates[-1]}")
             results["sizes"][n]["later_updates"] = updates
-            many = query_latency(out, embedder, queries)
             base = base_index(args.work, source_dir, db_path, tmp / f"one-{n}", embedder)
-            single = query_latency(base, embedder, queries)
-            results["sizes"][n]["query_one_segment"] = single
-            results["sizes"][n][f"query_{args.segments}_segments"] = many
-            log(f"  hybrid query: one segment {single}, {args.segments} segments {many}")
+            many = f"{args.segments} segments"
+            latency = query_latency({"one segment": base, many: out}, embedder, queries)
+            results["sizes"][n]["query_ms"] = latency
+            results["sizes"][n]["query_p50_ratio"] = round(
+                latency[many]["p50_ms"] / latency["one segment"]["p50_ms"], 3
+            )
+            log(f"  hybrid query: {latency}")
             from index.build import ChunkSettings, SegmentJob
             from index.publish import build_lock
             from index.report import BuildReport

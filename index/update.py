@@ -193,6 +193,7 @@ def compact_segments(out: Path, job: SegmentJob, *, wait: bool = False) -> Merge
     """Merge every segment of the index at ``out`` into one, dropping deleted articles (``--compact``);
     None when it already is one segment without deletions."""
     with build_lock(out, wait=wait):
+        pause_point("read")
         current = out.resolve()
         plan = merge_plan(read_manifest(current, verify=False), read_tombstones(current), everything=True)
         return merge_segments(out, plan, job) if plan else None

@@ -252,7 +252,12 @@ class Searcher:
         final = final_scores(query, dense_scores, dict(lexical_hits), sentences, ranking, dict(key_hits))
         per: dict[str, int] = {}
         hits: list[Hit] = []
-        for pid in sorted(final, key=lambda i: -final[i]):
+        # Equal scores are ordered by article and position, not by row id, so the order is the same in
+        # every version holding the same articles (segmented or merged).
+        order = sorted(
+            final, key=lambda i: (-final[i], *((rows[i].article_id, rows[i].start) if i in rows else ("", 0)))
+        )
+        for pid in order:
             row = rows.get(pid)
             if row is None or not options.accepts(row, per):
                 continue

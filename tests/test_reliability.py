@@ -393,6 +393,25 @@ def test_searcher_keeps_serving_when_a_damaged_version_is_swapped_in(base_index,
 # ---------------------------------------------------------------- updates, duplicates, compaction
 
 
+@pytest.mark.parametrize("stage", PAUSE_STAGES)
+def test_compaction_killed_at_each_stage_leaves_the_segmented_index(stage, base_index, hash_embedder, spawn):
+    """SIGKILL a merge of segments (``--compact``) at every fault-injection point: the segmented version
+    stays current, verifies and answers as before; the next --compact merges and answers the same."""
+    out = base_index
+    build([write_jsonl(out.parent / "b.jsonl", [NEW])], out, embedder=hash_embedder, update=True)
+    before = out.resolve()
+    assert read_manifest(before).segmented
+    expected = answers(Searcher.open(out, embedder=hash_embedder))
+    running = spawn(["--out", out, "--compact", "--quiet", "--no-cache"], stage)
+    running.wait_paused(stage)
+    running.kill()
+    assert out.resolve() == before
+    assert answers(Searcher.open(out, embedder=hash_embedder)) == expected  # checksums verified on open
+    assert hash_cli_in_process(["--out", str(out), "--compact", "--quiet", "--no-cache"]) == 0
+    assert not read_manifest(out.resolve()).segmented and leftovers(out) == [out.resolve().name]
+    assert answers(Searcher.open(out, embedder=hash_embedder)) == expected
+
+
 @pytest.mark.parametrize("kind", INDEX_TYPES)
 def test_every_index_type_supports_delete(kind, tmp_path, hash_embedder):
     """Deleting by id works for every FAISS index type: the article is gone from dense and lexical

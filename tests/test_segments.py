@@ -215,3 +215,22 @@ def test_merging_segments_keeps_the_answers(pair, corpus, tmp_path):
     now = Searcher.open(out, embedder=embedder)
     assert [_top(now, q, "hybrid") for q in queries] == expected
     assert held.search(queries[0], k=3)  # the searcher moved on to the merged version and answers
+
+
+def test_a_searcher_keeps_the_segments_it_has_open_across_updates(corpus, tmp_path):
+    """After an update the searcher opens only the new segment: the base's reader and FAISS index (a
+    million passages would take seconds and their memory twice) are the ones it already had."""
+    articles, _ = corpus
+    out = tmp_path / "idx"
+    embedder = HashEmbedder()
+    build([write_jsonl(tmp_path / "a.jsonl", articles[:40])], out, embedder=embedder)
+    searcher = Searcher.open(out, embedder=embedder)
+    before = searcher.search("جامعة", k=3)
+    first = searcher._live.current()
+    build([write_jsonl(tmp_path / "b.jsonl", articles[40:50])], out, embedder=embedder, update=True)
+    assert searcher.search("جامعة", k=3) and searcher.version != first.name
+    now = searcher._live.current()
+    base, added = now.reader.segments
+    assert base.reader is first.reader and base.vectors is first.vectors
+    assert added.reader is not first.reader
+    assert before

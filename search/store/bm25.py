@@ -29,18 +29,19 @@ class Statistics:
     def average_length(self) -> float:
         return self.tokens / self.passages if self.passages else 1.0
 
+    def frequencies(self, terms: Sequence[str], cap: int | None = None) -> dict[str, int]:
+        """``fts.TermStats``' interface: what ``fts.search`` decides its pruning with."""
+        return {t: self.df.get(t, 0) for t in terms}
 
-def score(terms: Sequence[str], query: Iterable[str], stats: Statistics) -> float:
-    """BM25 of a passage (its indexed ``terms``) for the query terms, as FTS5 would score it in an index
-    holding exactly the live passages."""
-    length = len(terms)
-    norm = K1 * (1 - B + B * length / stats.average_length)
-    counts: dict[str, int] = {}
-    wanted = set(query)
-    for term in terms:
-        if term in wanted:
-            counts[term] = counts.get(term, 0) + 1
-    return sum(
-        idf(stats.passages, stats.df.get(term, 0)) * (tf * (K1 + 1)) / (tf + norm)
-        for term, tf in counts.items()
-    )
+
+def score(terms: str, query: Iterable[str], stats: Statistics) -> float:
+    """BM25 of a passage (its indexed terms, space-separated) for the (distinct) query terms, as FTS5
+    would score it in an index holding exactly the live passages; 0 when it holds none of them."""
+    padded = f" {terms.replace(' ', '  ')} "  # two spaces between terms: repeats counted apart
+    norm = K1 * (1 - B + B * (terms.count(" ") + 1 if terms else 0) / stats.average_length)
+    total = 0.0
+    for term in query:
+        tf = padded.count(f" {term} ")
+        if tf:
+            total += idf(stats.passages, stats.df.get(term, 0)) * (tf * (K1 + 1)) / (tf + norm)
+    return total

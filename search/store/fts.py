@@ -6,7 +6,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from search.stemming import match_terms, query_terms
-from search.support import in_batches
 
 FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', "
@@ -62,12 +61,14 @@ def has_terms(db: sqlite3.Connection) -> bool:
     return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TERMS,)).fetchone() is not None
 
 
-def stored_terms(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, list[str]]:
-    """The indexed terms of each of ``ids`` (those the database has)."""
-    return {
-        pid: text.split()
-        for pid, text in in_batches(db, f"SELECT id, terms FROM {TERMS} WHERE id IN ({{marks}})", ids)
-    }
+def stored_terms(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
+    """The indexed terms of each of ``ids`` (those the database has), as one space-separated string."""
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        sql = f"SELECT id, terms FROM {TERMS} WHERE id IN ({','.join('?' * len(chunk))})"
+        out.update(db.execute(sql, chunk).fetchall())
+    return out
 
 
 def _varints(blob: bytes) -> list[int]:
@@ -165,6 +166,7 @@ def search(
     *,
     candidates: Iterable[int] = (),
     stats: TermStats | None = None,
+    terms: Sequence[str] | None = None,
 ) -> list[tuple[int, float]]:
     """Top-``k`` ``(passage_id, bm25)`` pairs, best first (higher is better).
 
@@ -185,8 +187,9 @@ def search(
         within: only these passage ids.
         candidates: passage ids to score as well, e.g. the dense retriever's.
         stats: the database's ``TermStats`` (kept by the caller so counts are reused across queries).
+        terms: the terms to match instead of the query's (a segmented index passes the ones it scores).
     """
-    terms = query_terms(query, stemmer)
+    terms = query_terms(query, stemmer) if terms is None else list(terms)
     if not terms or k < 1:
         return []
     if within is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ class IndexVersion:
     manifest: Manifest
     vectors: Any  # faiss.Index, or SegmentedVectors
     reader: IndexReader | SegmentedReader
+    opened: dict[tuple[int, int], tuple[IndexReader, Any]] = field(default_factory=dict, compare=False)
+    """Each segment's reader and FAISS index by the (device, inode) of its database file: a newer version
+    that shares the segment (a hard link) takes them over instead of opening and loading them again."""
 
     @property
     def name(self) -> str:
@@ -45,35 +48,68 @@ def _load_vectors(file: Path, spec: IndexSpec, dimension: int) -> Any:
     return vectors
 
 
-def open_version(path: Path, *, verify: bool | str = True) -> IndexVersion:
+def open_version(
+    path: Path,
+    *,
+    verify: bool | str = True,
+    reuse: dict[tuple[int, int], tuple[IndexReader, Any]] | None = None,
+) -> IndexVersion:
     """Open one version directory, checking its manifest, files and dimension.
+
+    Args:
+        path: the version directory.
+        verify: how its files are checked (``read_manifest``).
+        reuse: segments already open (``IndexVersion.opened`` of an earlier version of the same index).
 
     Raises:
         IndexOpenError: missing, damaged or inconsistent files.
     """
     manifest = read_manifest(path, verify=verify)
+    reuse = reuse or {}
     if not manifest.segmented:
-        vectors = _load_vectors(path / VECTORS, manifest.index_spec, manifest.dimension)
-        return IndexVersion(path, manifest, vectors, IndexReader(path / DATABASE, manifest.stemmer))
-    segments = open_segments(path, manifest, vectors=True)
+        inode = _inode(path / DATABASE)
+        reader, vectors = reuse.get(inode) or (None, None)
+        if reader is None:
+            vectors = _load_vectors(path / VECTORS, manifest.index_spec, manifest.dimension)
+            reader = IndexReader(path / DATABASE, manifest.stemmer)
+        return IndexVersion(path, manifest, vectors, reader, {inode: (reader, vectors)})
+    opened: dict[tuple[int, int], tuple[IndexReader, Any]] = {}
+    segments = open_segments(path, manifest, vectors=True, reuse=reuse, opened=opened)
     return IndexVersion(
-        path, manifest, SegmentedVectors(segments), SegmentedReader(segments, manifest.stemmer)
+        path, manifest, SegmentedVectors(segments), SegmentedReader(segments, manifest.stemmer), opened
     )
 
 
-def open_segments(path: Path, manifest: Manifest, *, vectors: bool) -> list[Segment]:
-    """The segments of a version, with their deleted articles (and their FAISS indexes if ``vectors``)."""
+def _inode(file: Path) -> tuple[int, int]:
+    info = file.stat()
+    return info.st_dev, info.st_ino
+
+
+def open_segments(
+    path: Path,
+    manifest: Manifest,
+    *,
+    vectors: bool,
+    reuse: dict[tuple[int, int], tuple[IndexReader, Any]] | None = None,
+    opened: dict[tuple[int, int], tuple[IndexReader, Any]] | None = None,
+) -> list[Segment]:
+    """The segments of a version, with their deleted articles (and their FAISS indexes if ``vectors``),
+    taking those in ``reuse`` as they are; each one opened is recorded in ``opened``."""
     tombstones = read_tombstones(path)
     spec = manifest.index_spec
     segments = []
     for entry in manifest.segments:
-        reader = IndexReader(path / entry.file(DATABASE), manifest.stemmer)
+        inode = _inode(path / entry.file(DATABASE))
+        reader, index = (reuse or {}).get(inode) or (None, None)
+        if reader is None:
+            reader = IndexReader(path / entry.file(DATABASE), manifest.stemmer)
+            if vectors:
+                own = IndexSpec.from_dict({**entry.index, "ivf_mmap": spec.ivf_mmap})
+                index = _load_vectors(path / entry.file(VECTORS), own, manifest.dimension)
+        if opened is not None:
+            opened[inode] = (reader, index)
         keys = frozenset(tombstones.get(entry.name, ()))
         deleted = frozenset(reader.passage_ids_of(sorted(keys))) if keys else frozenset()
-        index = None
-        if vectors:
-            own = IndexSpec.from_dict({**entry.index, "ivf_mmap": spec.ivf_mmap})
-            index = _load_vectors(path / entry.file(VECTORS), own, manifest.dimension)
         segments.append(Segment(entry, reader, index, keys, deleted))
     return segments
 
@@ -117,7 +153,7 @@ class LiveIndex:
             with self._lock:
                 if self._version.path != target and target != self._failed_target:
                     try:
-                        fresh = open_version(target, verify=self._verify)
+                        fresh = open_version(target, verify=self._verify, reuse=self._version.opened)
                     except IndexOpenError:
                         self._failed_target = target
                         return self._version

@@ -190,10 +190,28 @@ class IndexReader:
                 for table in ("articles", "passages", "sentences")
             }
 
-    def lexical(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> list[tuple[int, float]]:
-        """Top-``k`` ``(passage_id, bm25)`` for a query (see ``fts.search``)."""
+    def lexical(
+        self,
+        query: str,
+        k: int,
+        *,
+        candidates: Sequence[int] = (),
+        terms: Sequence[str] | None = None,
+        stats: Any = None,
+    ) -> list[tuple[int, float]]:
+        """Top-``k`` ``(passage_id, bm25)`` for a query (see ``fts.search``). A segment of a larger index
+        is given the ``terms`` to match and the ``stats`` (passage counts) of the whole index, so it
+        picks the candidates one index would."""
         with self._lock:
-            return fts.search(self._db, query, k, self.stemmer, candidates=candidates, stats=self._term_stats)
+            return fts.search(
+                self._db,
+                query,
+                k,
+                self.stemmer,
+                candidates=candidates,
+                stats=stats or self._term_stats,
+                terms=terms,
+            )
 
     def lexical_totals(self) -> tuple[int, int]:
         """``(passages, terms)`` of the lexical index (BM25's N and total document length)."""
@@ -205,9 +223,9 @@ class IndexReader:
         with self._lock:
             return self._term_stats.frequencies(terms, cap)
 
-    def passage_terms(self, ids: Sequence[int]) -> dict[int, list[str]]:
-        """The indexed terms of each passage: stored ones, or (indexes built before they were stored)
-        its title and text stemmed again, as the build indexed them."""
+    def passage_terms(self, ids: Sequence[int]) -> dict[int, str]:
+        """The indexed terms of each passage, space-separated: stored ones, or (indexes built before they
+        were stored) its title and text stemmed again, as the build indexed them."""
         with self._lock:
             if self._has_terms is None:
                 self._has_terms = fts.has_terms(self._db)
@@ -218,7 +236,7 @@ class IndexReader:
                 "WHERE p.id IN ({marks})"
             )
             rows = list(in_batches(self._db, sql, ids))
-        return {pid: match_terms(f"{title}\n{text}", self.stemmer) for pid, title, text in rows}
+        return {pid: " ".join(match_terms(f"{title}\n{text}", self.stemmer)) for pid, title, text in rows}
 
     def passage_ids_of(self, article_keys: Sequence[str]) -> list[int]:
         """Row ids of the passages of these articles (ids not held are ignored)."""

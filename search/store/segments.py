@@ -197,7 +197,8 @@ class SegmentedReader:
                 n, t = seg.reader.lexical_totals()
                 passages, tokens = passages + n, tokens + t
                 if seg.deleted:
-                    for held in seg.reader.passage_terms(sorted(seg.deleted)).values():
+                    for text in seg.reader.passage_terms(sorted(seg.deleted)).values():
+                        held = text.split()
                         passages, tokens = passages - 1, tokens - len(held)
                         deleted_df.update(set(held))
             self._totals, self._deleted_df = (passages, tokens), deleted_df
@@ -210,18 +211,18 @@ class SegmentedReader:
 
     def _rescored(self, terms: Sequence[str], ids: Iterable[int], stats: bm25.Statistics) -> Scored:
         """BM25 of the passages holding any of ``terms``, best first (ties: lower id first, as FTS5)."""
-        wanted = set(terms)
         scored: Scored = []
         for seg, members in self._grouped(dict.fromkeys(ids)):
-            for pid, held in seg.reader.passage_terms([i for i in members if i not in seg.deleted]).items():
-                if not wanted.isdisjoint(held):
-                    scored.append((pid, bm25.score(held, terms, stats)))
+            for pid, text in seg.reader.passage_terms([i for i in members if i not in seg.deleted]).items():
+                value = bm25.score(text, terms, stats)
+                if value > 0:
+                    scored.append((pid, value))
         return sorted(scored, key=lambda x: (-x[1], x[0]))
 
     def lexical(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
-        """Top-``k`` ``(passage_id, bm25)``: every segment's top ``k`` (``fts.search``, each with its own
-        candidates) scored again with the live index's statistics over the terms ``fts.search`` would
-        score in one index of the live passages."""
+        """Top-``k`` ``(passage_id, bm25)``: every segment's top ``k`` over the terms ``fts.search`` would
+        score in one index of the live passages (``fts.search``, each with its own candidates), scored again
+        with the live index's statistics."""
         terms = query_terms(query, self.stemmer)
         if not terms or k < 1:
             return []
@@ -233,7 +234,9 @@ class SegmentedReader:
         found: list[int] = list(candidates)
         for seg in self.segments:
             mine = given.get(seg.number, [])
-            hits = seg.reader.lexical(query, k + min(len(seg.deleted), k), candidates=mine)
+            hits = seg.reader.lexical(
+                query, k + min(len(seg.deleted), k), candidates=mine, terms=scored_terms, stats=stats
+            )
             found += [pid for pid, _ in hits]
         return self._rescored(scored_terms, found, stats)[:k]
 
