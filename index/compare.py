@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from search.store import DATABASE, VECTORS, IndexReader, read_manifest
-from search.vectors import load_index
+from search.store import open_version
 
 NEWS_QUESTIONS = [
     "When will Biden and Putin speak?",
@@ -50,19 +49,19 @@ def compare_indexes(a: Path, b: Path, queries: list[str], *, embedder=None, k: i
     from search.searcher import Searcher
 
     va, vb = Path(a).resolve(), Path(b).resolve()
-    ma, mb = read_manifest(va), read_manifest(vb)
-    ra, rb = IndexReader(va / DATABASE, ma.stemmer), IndexReader(vb / DATABASE, mb.stemmer)
+    version_a, version_b = open_version(va), open_version(vb)
+    ma, mb = version_a.manifest, version_b.manifest
+    ra, rb = version_a.reader, version_b.reader
     try:
         out: dict = {"engines": [ma.data.get("engine", {}), mb.data.get("engine", {})]}
         out["same_model"] = ma.model_fingerprint == mb.model_fingerprint
-        counts_a, counts_b = ra.counts(), rb.counts()
-        out["counts"] = [counts_a, counts_b]
+        out["counts"] = [ra.counts(), rb.counts()]
         out["same_articles"] = list(ra.articles()) == list(rb.articles())
-        pa = ra.passages(range(1, counts_a["passages"] + 1))
-        pb = rb.passages(range(1, counts_b["passages"] + 1))
+        pa = ra.passages(ra.row_ids("passages"))
+        pb = rb.passages(rb.row_ids("passages"))
         out["same_passages"] = pa == pb
-        sa = ra.sentences(range(1, counts_a["sentences"] + 1))
-        sb = rb.sentences(range(1, counts_b["sentences"] + 1))
+        sa = ra.sentences(ra.row_ids("sentences"))
+        sb = rb.sentences(rb.row_ids("sentences"))
         out["same_sentences"] = {i: (s.start, s.end) for i, s in sa.items()} == {
             i: (s.start, s.end) for i, s in sb.items()
         }
@@ -71,10 +70,9 @@ def compare_indexes(a: Path, b: Path, queries: list[str], *, embedder=None, k: i
             x = _unit(np.stack([np.frombuffer(sa[i].vector, dtype=np.float16) for i in common]))
             y = _unit(np.stack([np.frombuffer(sb[i].vector, dtype=np.float16) for i in common]))
             out["sentence_vectors_min_cosine"] = float((x * y).sum(axis=1).min())
-        ia, ib = load_index(va / VECTORS, ma.index_spec), load_index(vb / VECTORS, mb.index_spec)
         ids = sorted(set(pa) & set(pb))
-        x = _unit(np.stack([ia.reconstruct(int(i)) for i in ids]))
-        y = _unit(np.stack([ib.reconstruct(int(i)) for i in ids]))
+        x = _unit(np.stack([version_a.vectors.reconstruct(int(i)) for i in ids]))
+        y = _unit(np.stack([version_b.vectors.reconstruct(int(i)) for i in ids]))
         out["passage_vectors_min_cosine"] = float((x * y).sum(axis=1).min())
     finally:
         ra.close()

@@ -167,6 +167,7 @@ def search(
     candidates: Iterable[int] = (),
     stats: TermStats | None = None,
     terms: Sequence[str] | None = None,
+    exhaustive: bool = False,
 ) -> list[tuple[int, float]]:
     """Top-``k`` ``(passage_id, bm25)`` pairs, best first (higher is better).
 
@@ -188,6 +189,7 @@ def search(
         candidates: passage ids to score as well, e.g. the dense retriever's.
         stats: the database's ``TermStats`` (kept by the caller so counts are reused across queries).
         terms: the terms to match instead of the query's (a segmented index passes the ones it scores).
+        exhaustive: score every passage holding any term, however many (no pruning; for measurements).
     """
     terms = query_terms(query, stemmer) if terms is None else list(terms)
     if not terms or k < 1:
@@ -199,7 +201,7 @@ def search(
     present, scored = scored_terms(terms, df, n)
     if not present:
         return []
-    if sum(df[t] for t in present) <= EXACT_POSTINGS:
+    if exhaustive or sum(df[t] for t in present) <= EXACT_POSTINGS:
         return _query(
             db,
             "SELECT rowid, bm25(passages_fts) AS s FROM passages_fts WHERE passages_fts MATCH ? "

@@ -146,6 +146,18 @@ class IndexReader:
                 yield ArticleRow(*fields, extra=json.loads(extra or "{}"))
             last = rows[-1][0]
 
+    def row_ids(self, table: str, *, except_articles: Sequence[str] = ()) -> list[int]:
+        """Every row id of ``articles``, ``passages`` or ``sentences``, leaving out those of the given
+        articles."""
+        if table not in ("articles", "passages", "sentences"):
+            raise ValueError(f"no table {table!r}")
+        join = "" if table == "articles" else " JOIN articles a ON a.id = x.article_id"
+        key = "x.key" if table == "articles" else "a.key"
+        marks = ",".join("?" * len(except_articles))
+        sql = f"SELECT x.id FROM {table} x{join} WHERE {key} NOT IN ({marks}) ORDER BY x.id"
+        with self._lock:
+            return [row[0] for row in self._db.execute(sql, list(except_articles))]
+
     def counts_of(self, article_keys: Sequence[str]) -> dict[str, int]:
         """Rows per table that belong to these articles."""
         out = {"articles": 0, "passages": 0, "sentences": 0}

@@ -169,6 +169,14 @@ class SegmentedReader:
                 if row.key not in seg.deleted_keys:
                     yield row
 
+    def row_ids(self, table: str) -> list[int]:
+        """Every live row id of ``articles``, ``passages`` or ``sentences``."""
+        return [
+            i
+            for seg in self.segments
+            for i in seg.reader.row_ids(table, except_articles=sorted(seg.deleted_keys))
+        ]
+
     def sources(self) -> list[str]:
         return sorted({s for seg in self.segments for s in seg.reader.sources()})
 
