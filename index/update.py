@@ -186,7 +186,7 @@ def recorded_settings(manifest: Manifest, given: ChunkSettings) -> ChunkSettings
     """The chunker settings the index was built with (a new segment must chunk and stem alike), taking
     ``given``'s value for any the manifest does not record."""
     recorded = {k: v for k, v in manifest.chunker.items() if k in ChunkSettings.__dataclass_fields__}
-    return replace(given, **recorded)
+    return replace(given, **{**recorded, "stemmer": manifest.stemmer, "crossscript": manifest.crossscript})
 
 
 def compact_segments(out: Path, job: SegmentJob, *, wait: bool = False) -> MergeReport | None:

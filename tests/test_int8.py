@@ -24,6 +24,7 @@ def int8(embedder):
 
     if artefact_ready(embedder.ref.location, "openvino-int8") is None:
         pytest.importorskip("nncf", reason="making the int8 model needs nncf (pip install nncf)")
+        Embedder.load(backend="openvino-int8")  # the first load makes the int8 model, with torch
     return Embedder.load(backend="openvino-int8")
 
 

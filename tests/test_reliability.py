@@ -553,15 +553,28 @@ def test_cli_strict_changes_nothing(base_index, monkeypatch, capsys):
 
 
 def _version_rows(out: Path, version: str) -> tuple[dict[int, tuple[str, str, str]], set[str]]:
-    db = sqlite3.connect(f"file:{versions_dir(out) / version / DATABASE}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT p.id, p.text, a.key, a.title FROM passages p JOIN articles a ON a.id = p.article_id"
-        ).fetchall()
-        keys = {r[0] for r in db.execute("SELECT key FROM articles")}
-    finally:
-        db.close()
-    return {pid: (text, k, title) for pid, text, k, title in rows}, keys
+    """The live passages and article ids of a version, read from its SQLite files (every segment's)
+    and its tombstones, not through the store."""
+    directory = versions_dir(out) / version
+    tombstones = (
+        json.loads((directory / "tombstones.json").read_text())
+        if (directory / "tombstones.json").exists()
+        else {}
+    )
+    passages: dict[int, tuple[str, str, str]] = {}
+    keys: set[str] = set()
+    for path in directory.rglob(DATABASE):
+        dead = set(tombstones.get("base" if path.parent == directory else path.parent.name, ()))
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT p.id, p.text, a.key, a.title FROM passages p JOIN articles a ON a.id = p.article_id"
+            ).fetchall()
+            keys |= {r[0] for r in db.execute("SELECT key FROM articles")} - dead
+        finally:
+            db.close()
+        passages.update((pid, (text, k, title)) for pid, text, k, title in rows if k not in dead)
+    return passages, keys
 
 
 @pytest.mark.slow  # a few seconds: left out of make test-fast

@@ -197,11 +197,6 @@ class Manifest:
             return [SegmentEntry.from_dict(item) for item in listed]
         return [SegmentEntry(BASE_SEGMENT, 0, dict(self.data.get("index", {})), self.counts)]
 
-    @property
-    def tombstoned(self) -> int:
-        """How many articles the version's tombstones delete."""
-        return int(self.data.get("tombstoned", 0))
-
 
 FULL_CHECK_MAX_BYTES = 64 << 20
 """Files up to this size are hashed whole every time an index is opened; larger ones get the sampled
