@@ -116,12 +116,13 @@ def build(
 ) -> BuildReport:
     """Build (or update) the index at ``out`` and publish it atomically.
 
-    Every build and update writes a complete new version and swaps it in: an update carries over the
-    previous version's articles (minus ``delete``, plus/replaced by the sources), re-chunks them and
-    takes their vectors from the embedding ``cache`` (without a cache it re-embeds everything). The
-    FAISS index is rebuilt from those vectors, so deletion works the same for every index type
-    (``search.vectors.INDEX_TYPES``), and a deleted article is gone from the moment this returns. If the build
-    fails or is killed, the previous version stays current and the next build removes the leftovers.
+    A build writes the whole index as one segment. An update (``update`` or ``delete``) writes only the
+    change (``index.update.update_segments``): one new segment with the added and replaced articles
+    (texts the ``cache`` holds are not embedded again) and tombstones for the replaced and deleted ones,
+    sharing the other segments with the previous version; deletion works the same for every index type
+    (``search.vectors.INDEX_TYPES``), and a deleted article is gone from the moment this returns. If the
+    build fails or is killed, the previous version stays current and the next build removes the
+    leftovers.
 
     Args:
         sources: files or directories to read.

@@ -19,14 +19,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m index.build",
         description="Build a searchable index from Arabic news articles (.txt/.md/.jsonl/.json/.csv/.zip).",
-        epilog="Every build, --update and --delete publishes a complete new version of the index and swaps "
-        "it in atomically: searchers see the old or the new version, never a mix, and a killed build leaves "
-        "the previous version in place. An update re-uses cached embeddings (only new text is embedded; with "
-        "--no-cache everything is re-embedded) and rebuilds the FAISS index, so removal works for every "
-        "--index-type. Deleted articles are unsearchable as soon as the command returns. The previous "
-        "version is kept for searchers that still use it; --compact removes it. Within one run the first "
-        "occurrence of an article id wins: later copies are dropped and counted (identical copies and "
-        "same-id-other-content copies separately).",
+        epilog="Every build, --update and --delete publishes a new version of the index and swaps it in "
+        "atomically: searchers see the old or the new version, never a mix, and a killed build leaves the "
+        "previous version in place. A build writes the whole index; --update and --delete write only the "
+        "change: one new segment with the added and replaced articles (new text embedded, the rest taken "
+        "from the cache) and tombstones for the deleted or replaced ones, sharing every other segment with "
+        "the previous version (docs/segments.md). Deleted articles are unsearchable as soon as the command "
+        "returns; an update that changes nothing publishes nothing. Segments are merged when there are "
+        "more than 10, and by --compact. The previous version is kept for searchers that still use it; "
+        "--compact removes it. Within one run the first occurrence of an article id wins: later copies are "
+        "dropped and counted (identical copies and same-id-other-content copies separately).",
     )
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help="files or directories to index")
     parser.add_argument("--out", required=True, type=Path, help="index directory to create or replace")
@@ -97,9 +99,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compact",
         action="store_true",
-        help="afterwards (or alone, without SOURCE), remove every version but the current one, leftover "
-        "partial builds and stale temp links, and report the bytes reclaimed; the current version is "
-        "not rewritten",
+        help="afterwards (or alone, without SOURCE), merge the index's segments into one (deleted articles "
+        "dropped; vectors from the cache), then remove every version but the current one, leftover partial "
+        "builds and stale temp links, and report the bytes reclaimed",
     )
     parser.add_argument(
         "--strict", action="store_true", help="fail without changing anything on any bad input"
