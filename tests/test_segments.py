@@ -234,3 +234,52 @@ def test_a_searcher_keeps_the_segments_it_has_open_across_updates(corpus, tmp_pa
     assert base.reader is first.reader and base.vectors is first.vectors
     assert added.reader is not first.reader
     assert before
+
+
+def test_a_segment_whose_articles_are_all_deleted_leaves_the_version(corpus, tmp_path):
+    articles, _ = corpus
+    out = tmp_path / "idx"
+    embedder = HashEmbedder()
+    build([write_jsonl(tmp_path / "a.jsonl", articles[:30])], out, embedder=embedder)
+    build([write_jsonl(tmp_path / "b.jsonl", articles[30:33])], out, embedder=embedder, update=True)
+    assert [e.name for e in read_manifest(out.resolve()).segments] == ["base", "s000001"]
+    report = build(
+        [], out, embedder=embedder, delete=[_key(a) for a in articles[30:33]] + [_key(articles[0])]
+    )
+    assert report.deleted == 4
+    manifest = read_manifest(out.resolve())
+    assert [e.name for e in manifest.segments] == ["base"] and manifest.counts["articles"] == 29
+    assert read_tombstones(out.resolve()) == {"base": [_key(articles[0])]}
+    assert not (out.resolve() / "segments").exists()
+
+
+def test_an_index_from_before_stored_terms_updates_and_ranks_as_one_index(corpus, tmp_path):
+    """An index built before passages' terms were stored (format 1, no ``passages_fts_terms``) takes an
+    update; its base's lexical candidates are stemmed again at query time, with the same scores."""
+    import sqlite3
+
+    from search.store import write_manifest
+
+    articles, tasks = corpus
+    embedder = HashEmbedder()
+    whole = tmp_path / "whole"
+    mixed = articles[200:320]  # XQuAD paragraphs (no titles) and news articles (titles)
+    build([write_jsonl(tmp_path / "all.jsonl", mixed)], whole, embedder=embedder)
+    old = tmp_path / "old"
+    build([write_jsonl(tmp_path / "a.jsonl", mixed[:100])], old, embedder=embedder)
+    version = old.resolve()
+    db = sqlite3.connect(version / DATABASE)
+    db.execute("DROP TABLE passages_fts_terms")
+    db.commit()
+    db.execute("VACUUM")
+    db.close()
+    data = json.loads((version / "manifest.json").read_text())
+    for key in ("files", "format_version"):
+        data.pop(key)
+    (version / "manifest.json").unlink()
+    write_manifest(version, data)
+    build([write_jsonl(tmp_path / "b.jsonl", mixed[100:])], old, embedder=embedder, update=True)
+    a, b = Searcher.open(whole, embedder=embedder), Searcher.open(old, embedder=embedder)
+    queries = [q.text for q in tasks[1].queries[-150:]] + [f"{a['title']} اليوم" for a in mixed[40:]]
+    same = sum(_top(a, q, "lexical") == _top(b, q, "lexical") for q in queries)
+    assert same >= 0.99 * len(queries)
