@@ -283,3 +283,19 @@ def test_an_index_from_before_stored_terms_updates_and_ranks_as_one_index(corpus
     queries = [q.text for q in tasks[1].queries[-150:]] + [f"{a['title']} اليوم" for a in mixed[40:]]
     same = sum(_top(a, q, "lexical") == _top(b, q, "lexical") for q in queries)
     assert same >= 0.99 * len(queries)
+
+
+def test_segmented_statistics_equal_the_whole_index(pair, corpus):
+    """N, total length and every query term's passage count (counted up to the same cap: just past half
+    the passages) are the whole index's: the segments' counts summed, the deleted passages' taken off."""
+    from search.stemming import query_terms
+
+    whole, segmented = pair
+    _, tasks = corpus
+    a, b = open_version(whole.resolve()), open_version(segmented.resolve())
+    assert b.reader._statistics(()).passages == a.reader.lexical_totals()[0]
+    for q in tasks[1].queries[:100]:
+        terms = query_terms(q.text, "light2")
+        stats = b.reader._statistics(terms)
+        assert (stats.passages, stats.tokens) == a.reader.lexical_totals()
+        assert dict(stats.df) == a.reader.term_frequencies(terms), q.text

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from search.stemming import match_terms, query_terms
+from search.store.bm25 import Statistics
 
 FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', "
@@ -165,8 +166,7 @@ def search(
     within: Sequence[int] | None = None,
     *,
     candidates: Iterable[int] = (),
-    stats: TermStats | None = None,
-    terms: Sequence[str] | None = None,
+    stats: TermStats | Statistics | None = None,
     exhaustive: bool = False,
 ) -> list[tuple[int, float]]:
     """Top-``k`` ``(passage_id, bm25)`` pairs, best first (higher is better).
@@ -187,11 +187,12 @@ def search(
         stemmer: the stemmer the index was built with.
         within: only these passage ids.
         candidates: passage ids to score as well, e.g. the dense retriever's.
-        stats: the database's ``TermStats`` (kept by the caller so counts are reused across queries).
-        terms: the terms to match instead of the query's (a segmented index passes the ones it scores).
+        stats: the database's ``TermStats`` (kept by the caller so counts are reused across queries), or,
+            when ``db`` is one segment of a version, the whole live index's ``bm25.Statistics``: the
+            pruning then picks the passages one index of the live passages would.
         exhaustive: score every passage holding any term, however many (no pruning; for measurements).
     """
-    terms = query_terms(query, stemmer) if terms is None else list(terms)
+    terms = query_terms(query, stemmer)
     if not terms or k < 1:
         return []
     if within is not None:

@@ -208,12 +208,11 @@ class IndexReader:
         k: int,
         *,
         candidates: Sequence[int] = (),
-        terms: Sequence[str] | None = None,
         stats: Any = None,
     ) -> list[tuple[int, float]]:
         """Top-``k`` ``(passage_id, bm25)`` for a query (see ``fts.search``). A segment of a larger index
-        is given the ``terms`` to match and the ``stats`` (passage counts) of the whole index, so it
-        picks the candidates one index would."""
+        is given the ``stats`` (passage counts) of the whole index, so it picks the candidates one index
+        would."""
         with self._lock:
             return fts.search(
                 self._db,
@@ -222,7 +221,6 @@ class IndexReader:
                 self.stemmer,
                 candidates=candidates,
                 stats=stats or self._term_stats,
-                terms=terms,
             )
 
     def lexical_totals(self) -> tuple[int, int]:

@@ -215,7 +215,8 @@ class SegmentedReader:
         for seg in self.segments:
             df.update(seg.reader.term_frequencies(terms, cap))
         df.subtract({t: self._deleted_df[t] for t in terms if t in self._deleted_df})
-        return bm25.Statistics(self._totals[0], self._totals[1], {t: max(0, df[t]) for t in terms})
+        # Counted up to the cap one index of the live passages counts to (``fts.TermStats``).
+        return bm25.Statistics(self._totals[0], self._totals[1], {t: min(cap, max(0, df[t])) for t in terms})
 
     def _rescored(self, terms: Sequence[str], ids: Iterable[int], stats: bm25.Statistics) -> Scored:
         """BM25 of the passages holding any of ``terms``, best first (ties: lower id first, as FTS5)."""
@@ -242,9 +243,7 @@ class SegmentedReader:
         found: list[int] = list(candidates)
         for seg in self.segments:
             mine = given.get(seg.number, [])
-            hits = seg.reader.lexical(
-                query, k + min(len(seg.deleted), k), candidates=mine, terms=scored_terms, stats=stats
-            )
+            hits = seg.reader.lexical(query, k + min(len(seg.deleted), k), candidates=mine, stats=stats)
             found += [pid for pid, _ in hits]
         return self._rescored(scored_terms, found, stats)[:k]
 
