@@ -237,7 +237,7 @@ class SegmentJob:
             "passages": len(chunked.passage_ids),
             "sentences": len(chunked.sentence_ids),
         }
-        return SegmentEntry(segment_name(number), number, built_spec.to_dict(), counts, writer.tokens)
+        return SegmentEntry(segment_name(number), number, built_spec.to_dict(), counts)
 
 
 @dataclass

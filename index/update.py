@@ -24,9 +24,8 @@ from index.faults import pause_point
 from index.publish import build_lock, new_version_dir, publish
 from index.report import BuildReport
 from index.sources import Article
-from search.store import IndexOpenError, IndexReader, Manifest, open_reader, read_manifest, write_manifest
+from search.store import IndexOpenError, Manifest, open_reader, read_manifest, write_manifest
 from search.store.format import (
-    BASE_SEGMENT,
     DATABASE,
     SEGMENTS_DIR,
     VECTORS,
@@ -51,26 +50,6 @@ class Merge:
 
     names: list[str]
     number: int
-
-
-def _readers(reader: IndexReader | SegmentedReader) -> dict[str, IndexReader]:
-    """Each segment's database reader by segment name."""
-    if isinstance(reader, SegmentedReader):
-        return {seg.entry.name: seg.reader for seg in reader.segments}
-    return {BASE_SEGMENT: reader}
-
-
-def _live_holders(
-    readers: dict[str, IndexReader], tombstones: dict[str, list[str]], keys: Sequence[str]
-) -> dict[str, tuple[str, Article]]:
-    """For each of ``keys`` the index holds live: the segment holding it and the stored article."""
-    found: dict[str, tuple[str, Article]] = {}
-    for name in reversed(list(readers)):
-        dead = set(tombstones.get(name, ()))
-        wanted = [k for k in keys if k not in found and k not in dead]
-        for key, row in readers[name].article_rows(wanted).items():
-            found[key] = (name, stored_article(row))
-    return found
 
 
 def _check_model(out: Path, manifest: Manifest, job: SegmentJob) -> None:
@@ -112,11 +91,11 @@ def update_segments(
         incoming = collect_articles(sources, report, progress=job.progress)
         check_strict(report, strict)
         delete = list(dict.fromkeys(delete))
-        held = _live_holders(_readers(reader), tombstones, [a.id for a in incoming] + delete)
+        held = reader.live_articles([a.id for a in incoming] + delete)  # id -> (segment, stored row)
         dead: dict[str, list[str]] = {}
         for key in delete:
             if key in held:
-                dead.setdefault(held[key][0], []).append(key)
+                dead.setdefault(held[key][0].entry.name, []).append(key)
                 report.deleted += 1
             else:
                 report.not_found.append(key)
@@ -124,14 +103,14 @@ def update_segments(
         additions: list[Article] = []
         for article in incoming:
             if article.id in held and article.id not in deleted:
-                name, stored = held[article.id]
-                if same_content(stored, article):
+                segment, stored = held[article.id]
+                if same_content(stored_article(stored), article):
                     report.unchanged += 1
                     continue
-                dead.setdefault(name, []).append(article.id)
+                dead.setdefault(segment.entry.name, []).append(article.id)
                 report.replaced += 1
             additions.append(article)
-        gone = _counts_of(_readers(reader), dead)
+        gone = _counts_of(reader, dead)
     finally:
         reader.close()
     touched = len(held) - report.deleted
@@ -199,10 +178,13 @@ def compact_segments(out: Path, job: SegmentJob, *, wait: bool = False) -> Merge
         return merge_segments(out, plan, job) if plan else None
 
 
-def _counts_of(readers: dict[str, IndexReader], dead: dict[str, list[str]]) -> dict[str, int]:
+def _counts_of(reader: SegmentedReader, dead: dict[str, list[str]]) -> dict[str, int]:
+    """Rows per table of the articles about to be tombstoned, by segment name."""
     total = {"articles": 0, "passages": 0, "sentences": 0}
-    for name, keys in dead.items():
-        for k, v in readers[name].counts_of(keys).items():
+    for seg in reader.segments:
+        if seg.entry.name not in dead:
+            continue
+        for k, v in seg.reader.counts_of(dead[seg.entry.name]).items():
             total[k] += v
     return total
 
@@ -324,13 +306,7 @@ def merge_segments(out: Path, plan: Merge, job: SegmentJob) -> MergeReport:
     )
     reader = open_reader(current)
     try:
-        readers = _readers(reader)
-        articles = [
-            stored_article(row)
-            for name in plan.names
-            for row in readers[name].articles()
-            if row.key not in set(tombstones.get(name, ()))
-        ]
+        articles = [stored_article(row) for row in reader.articles(plan.names)]
     finally:
         reader.close()
     merged = set(plan.names)

@@ -70,14 +70,12 @@ class SegmentEntry:
         number: ``n`` of the name; row ids lie in ``(n * SEGMENT_ID_STRIDE, (n + 1) * SEGMENT_ID_STRIDE)``.
         index: the FAISS index spec of its vectors.
         counts: articles, passages and sentences it holds (tombstoned ones included).
-        tokens: lexical terms over all its passages (the sum of their BM25 document lengths).
     """
 
     name: str
     number: int
     index: dict[str, Any]
     counts: dict[str, int]
-    tokens: int | None = None
 
     @property
     def directory(self) -> str:
@@ -88,17 +86,12 @@ class SegmentEntry:
         """The path of one of its files (``DATABASE``, ``VECTORS``) relative to the version directory."""
         return name if self.name == BASE_SEGMENT else f"{self.directory}/{name}"
 
-    @property
-    def id_base(self) -> int:
-        return self.number * SEGMENT_ID_STRIDE
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "number": self.number,
             "index": self.index,
             "counts": self.counts,
-            "tokens": self.tokens,
         }
 
     @classmethod
@@ -109,7 +102,6 @@ class SegmentEntry:
             int(data["number"]),
             dict(data.get("index", {})),
             dict(data.get("counts", {})),
-            data.get("tokens"),
         )
         if entry.name != segment_name(entry.number):
             raise ValueError(f"segment {entry.name!r} does not match its number {entry.number}")

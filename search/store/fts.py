@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from search.stemming import match_terms, query_terms
 from search.store.bm25 import Statistics
+from search.support import in_batches
 
 FTS_SCHEMA = (
     "CREATE VIRTUAL TABLE passages_fts USING fts5(terms, content='', "
@@ -43,18 +44,17 @@ def create_table(db: sqlite3.Connection) -> None:
     db.execute(TERMS_SCHEMA)
 
 
-def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemmer: str) -> int:
-    """Index ``(passage_id, text)`` pairs; returns how many terms they hold."""
-    return add_terms(db, [(pid, match_terms(text, stemmer)) for pid, text in rows])
+def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemmer: str) -> None:
+    """Index ``(passage_id, text)`` pairs."""
+    add_terms(db, [(pid, match_terms(text, stemmer)) for pid, text in rows])
 
 
-def add_terms(db: sqlite3.Connection, rows: Sequence[tuple[int, Sequence[str]]]) -> int:
-    """Index ``(passage_id, terms)`` pairs whose terms are already made; returns how many terms they hold."""
+def add_terms(db: sqlite3.Connection, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+    """Index ``(passage_id, terms)`` pairs whose terms are already made."""
     joined = [(pid, " ".join(terms)) for pid, terms in rows]
     db.executemany("INSERT INTO passages_fts (rowid, terms) VALUES (?, ?)", joined)
     if has_terms(db):
         db.executemany(f"INSERT INTO {TERMS} (id, terms) VALUES (?, ?)", joined)
-    return sum(len(terms) for _, terms in rows)
 
 
 def has_terms(db: sqlite3.Connection) -> bool:
@@ -64,12 +64,7 @@ def has_terms(db: sqlite3.Connection) -> bool:
 
 def stored_terms(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
     """The indexed terms of each of ``ids`` (those the database has), as one space-separated string."""
-    out: dict[int, str] = {}
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        sql = f"SELECT id, terms FROM {TERMS} WHERE id IN ({','.join('?' * len(chunk))})"
-        out.update(db.execute(sql, chunk).fetchall())
-    return out
+    return dict(in_batches(db, f"SELECT id, terms FROM {TERMS} WHERE id IN ({{marks}})", ids))
 
 
 def _varints(blob: bytes) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from search.crossscript import document_keys, key_idf, lookup_terms, term_matches, weighted_query_keys
 from search.support import in_batches
@@ -158,12 +158,14 @@ class KeyStats:
 @dataclass(frozen=True)
 class WeightedKey:
     """A query key as the index weighs it: the stored keys it matches, whether it is common evidence
-    (found in more than the cap of passages: it only scores given passages), and its weight."""
+    (found in more than the cap of passages: it only scores given passages), its weight, and (not common)
+    the passages holding it in each database weighed, so scoring does not look them up again."""
 
     key: str
     terms: frozenset[str]
     common: bool
     weight: float
+    postings: dict[sqlite3.Connection, list[int]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def weigh(query: str, n: int, parts: Sequence[KeyPart]) -> Weighed:
             continue
         common = max(terms.values()) > cap
         df = 0
+        postings: dict[sqlite3.Connection, list[int]] = {}
         if not common:
             match = _any_of(sorted(terms))
             for part in parts:
@@ -207,13 +210,15 @@ def weigh(query: str, n: int, parts: Sequence[KeyPart]) -> Weighed:
                 if ids is None:
                     common = True
                     break
+                postings[part.db] = ids
                 df += sum(1 for i in ids if i not in part.deleted)
             common = common or df > cap
         if common:
             df = min(n, sum(terms.values()))
+            postings = {}
         weight = key_idf(df, n) * key_weight
         total += weight
-        weighted.append(WeightedKey(key, frozenset(terms), common, weight))
+        weighted.append(WeightedKey(key, frozenset(terms), common, weight, postings))
     return weighted, max(total, NORM_FLOOR * key_idf(1, n))
 
 
@@ -270,7 +275,7 @@ def search(
             else:
                 ids = _within(db, match, restrict)
         else:
-            ids = _postings(db, match, MAX_POSTINGS) or []  # not common: at most the cap of ``weigh``
+            ids = wkey.postings[db]
             if inside is not None:
                 ids = [i for i in ids if i in inside]
         if wkey.key not in terms:  # every passage holds an approximate form

@@ -114,11 +114,10 @@ def open_segments(
     return segments
 
 
-def open_reader(path: Path) -> IndexReader | SegmentedReader:
-    """The database side of a published version alone (no FAISS index), for the build pipeline."""
+def open_reader(path: Path) -> SegmentedReader:
+    """The database side of a published version alone (no FAISS index), segment by segment (an
+    unsegmented version: its base), for the build pipeline."""
     manifest = read_manifest(path, verify=False)
-    if not manifest.segmented:
-        return IndexReader(path / DATABASE, manifest.stemmer)
     return SegmentedReader(open_segments(path, manifest, vectors=False), manifest.stemmer)
 
 

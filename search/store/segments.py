@@ -105,8 +105,7 @@ class SegmentedReader:
         self.segments = list(segments)
         self.stemmer = stemmer
         self._by_number = {seg.number: seg for seg in self.segments}
-        self._totals: tuple[int, int] | None = None
-        self._deleted_df: Counter[str] | None = None
+        self._live_totals: tuple[int, int, Counter[str]] | None = None
 
     def close(self) -> None:
         for seg in self.segments:
@@ -134,37 +133,36 @@ class SegmentedReader:
             out.update(seg.reader.sentences(members))
         return out
 
-    def _holder(self, key: str) -> Segment | None:
-        """The segment holding the live copy of an article (the newest that holds it undeleted)."""
-        for seg in reversed(self.segments):
-            if key not in seg.deleted_keys and seg.reader.article_rows([key]):
-                return seg
-        return None
+    def _live(self, key: str) -> Iterator[IndexReader]:
+        """The readers of the segments that may hold an article's live copy (an article is live in one
+        segment at most: an update tombstones the copy it replaces)."""
+        return (seg.reader for seg in self.segments if key not in seg.deleted_keys)
 
     def article(self, key: str) -> dict[str, Any] | None:
-        seg = self._holder(key)
-        return seg.reader.article(key) if seg else None
-
-    def article_rows(self, article_keys: Sequence[str]) -> dict[str, ArticleRow]:
-        """The live stored articles with these ids."""
-        out: dict[str, ArticleRow] = {}
-        for seg in reversed(self.segments):
-            wanted = [k for k in article_keys if k not in out and k not in seg.deleted_keys]
-            if wanted:
-                out.update(seg.reader.article_rows(wanted))
-        return out
+        return next((found for r in self._live(key) if (found := r.article(key)) is not None), None)
 
     def article_passage_ids(self, key: str) -> list[int]:
-        seg = self._holder(key)
-        return seg.reader.article_passage_ids(key) if seg else []
+        return next((found for r in self._live(key) if (found := r.article_passage_ids(key))), [])
 
     def article_passage_spans(self, key: str) -> list[tuple[int, int]]:
-        seg = self._holder(key)
-        return seg.reader.article_passage_spans(key) if seg else []
+        return next((found for r in self._live(key) if (found := r.article_passage_spans(key))), [])
 
-    def articles(self) -> Iterator[ArticleRow]:
-        """Every live article, segment by segment, each in insertion order."""
+    def live_articles(self, article_keys: Sequence[str]) -> dict[str, tuple[Segment, ArticleRow]]:
+        """The live stored articles with these ids, with the segment holding each."""
+        out: dict[str, tuple[Segment, ArticleRow]] = {}
         for seg in self.segments:
+            wanted = [k for k in article_keys if k not in seg.deleted_keys]
+            if wanted:
+                out.update((k, (seg, row)) for k, row in seg.reader.article_rows(wanted).items())
+        return out
+
+    def articles(self, segments: Iterable[str] | None = None) -> Iterator[ArticleRow]:
+        """Every live article (of the named segments only, if given), segment by segment, each in
+        insertion order."""
+        chosen = None if segments is None else set(segments)
+        for seg in self.segments:
+            if chosen is not None and seg.entry.name not in chosen:
+                continue
             for row in seg.reader.articles():
                 if row.key not in seg.deleted_keys:
                     yield row
@@ -196,9 +194,10 @@ class SegmentedReader:
         return dict(total)
 
     # ------------------------------------------------------------------ lexical
-    def _statistics(self, terms: Sequence[str]) -> bm25.Statistics:
-        """BM25 statistics of the live passages (every segment's, minus the deleted ones')."""
-        if self._totals is None:
+    def _totals(self) -> tuple[int, int, Counter[str]]:
+        """Live passages, their total length, and the deleted passages' term counts (taken off every
+        term's passage count); counted once per version."""
+        if self._live_totals is None:
             passages = tokens = 0
             deleted_df: Counter[str] = Counter()
             for seg in self.segments:
@@ -209,14 +208,19 @@ class SegmentedReader:
                         held = text.split()
                         passages, tokens = passages - 1, tokens - len(held)
                         deleted_df.update(set(held))
-            self._totals, self._deleted_df = (passages, tokens), deleted_df
+            self._live_totals = (passages, tokens, deleted_df)
+        return self._live_totals
+
+    def _statistics(self, terms: Sequence[str]) -> bm25.Statistics:
+        """BM25 statistics of the live passages (every segment's, minus the deleted ones')."""
+        passages, tokens, deleted_df = self._totals()
         df: Counter[str] = Counter()
-        cap = self._totals[0] // 2 + 1  # as one index of the live passages counts
+        cap = passages // 2 + 1  # as one index of the live passages counts
         for seg in self.segments:
             df.update(seg.reader.term_frequencies(terms, cap))
-        df.subtract({t: self._deleted_df[t] for t in terms if t in self._deleted_df})
+        df.subtract({t: deleted_df[t] for t in terms if t in deleted_df})
         # Counted up to the cap one index of the live passages counts to (``fts.TermStats``).
-        return bm25.Statistics(self._totals[0], self._totals[1], {t: min(cap, max(0, df[t])) for t in terms})
+        return bm25.Statistics(passages, tokens, {t: min(cap, max(0, df[t])) for t in terms})
 
     def _rescored(self, terms: Sequence[str], ids: Iterable[int], stats: bm25.Statistics) -> Scored:
         """BM25 of the passages holding any of ``terms``, best first (ties: lower id first, as FTS5)."""
@@ -266,11 +270,10 @@ class SegmentedReader:
 
     def _weighed(self, query: str) -> keys.Weighed:
         """The query keys' weights with passage counts of the whole live index (``keys.weigh``)."""
-        self._statistics(())
-        assert self._totals is not None
+        passages = self._totals()[0]
         with ExitStack() as stack:
             parts = [stack.enter_context(seg.reader.key_part(seg.deleted)) for seg in self.segments]
-            return keys.weigh(query, self._totals[0], [p for p in parts if p is not None])
+            return keys.weigh(query, passages, [p for p in parts if p is not None])
 
     def keys(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
         """The best ``k`` passages by cross-script keys over all segments, plus the ``candidates`` that

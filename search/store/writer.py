@@ -33,13 +33,13 @@ class IndexWriter:
     Args:
         directory: the staging directory of the version or segment (it must exist and be empty).
         stemmer: the stemmer the lexical index uses (recorded by the caller in the manifest).
-        id_base: row ids start after it (``SegmentEntry.id_base``: unique across a version's segments).
+        id_base: row ids start after it (segment number x ``SEGMENT_ID_STRIDE``: unique across a version's
+            segments).
     """
 
     def __init__(self, directory: Path, stemmer: str, id_base: int = 0) -> None:
         self.directory = directory
         self.stemmer = stemmer
-        self.tokens = 0  # lexical terms written (the segment's total BM25 document length)
         self._next = {"articles": id_base + 1, "sentences": id_base + 1, "passages": id_base + 1}
         self._db = sqlite3.connect(directory / DATABASE)
         self._db.executescript(SCHEMA)
@@ -130,7 +130,7 @@ class IndexWriter:
 
     def add_lexical(self, rows: Sequence[tuple[int, str]]) -> None:
         """Index ``(passage_id, text)`` pairs for BM25."""
-        self.tokens += fts.add_passages(self._db, rows, self.stemmer)
+        fts.add_passages(self._db, rows, self.stemmer)
 
     def add_key_tables(self, common: Sequence[str]) -> None:
         """Create the cross-script key tables (``store.keys``); ``common`` words never give name keys."""
