@@ -7,6 +7,7 @@ atomic publish in ``index.publish``.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -29,10 +30,15 @@ from search.model.backends import RECOMMENDED_BATCH_SIZE
 from search.model.embedder import Embedder
 from search.stemming import DEFAULT_STEMMER
 from search.store import IndexOpenError, IndexWriter, open_reader, read_manifest, write_manifest
-from search.store.format import SEGMENT_ID_STRIDE, SegmentEntry, segment_name
+from search.store.format import SEGMENT_ID_STRIDE, SEGMENTS_DIR, SegmentEntry, segment_name
 from search.vectors import IndexSpec, build_index, resolve_spec
 
 __all__ = ["BuildReport", "ChunkSettings", "StrictModeError", "build", "main"]
+
+SEGMENT_ARTICLES = 100_000
+"""Articles per segment of a build at most (``--segment-articles``). A build writes its segments one after
+another, each chunked, embedded, indexed and written before the next is started, so no process holds
+more than one segment's vectors (float32, ~9 texts per article: ~1.4 GB at 100,000 articles)."""
 
 TEXT_NORMALISATION = {
     "display": "clean_text v1: zero-width and tatweel removed, page furniture dropped, spaces folded",
@@ -113,16 +119,18 @@ def build(
     strict: bool = False,
     wait_for_lock: bool = False,
     progress: Progress = no_progress,
+    segment_articles: int = SEGMENT_ARTICLES,
 ) -> BuildReport:
     """Build (or update) the index at ``out`` and publish it atomically.
 
-    A build writes the whole index as one segment. An update (``update`` or ``delete``) writes only the
-    change (``index.update.update_segments``): one new segment with the added and replaced articles
-    (texts the ``cache`` holds are not embedded again) and tombstones for the replaced and deleted ones,
-    sharing the other segments with the previous version; deletion works the same for every index type
-    (``search.vectors.INDEX_TYPES``), and a deleted article is gone from the moment this returns. If the
-    build fails or is killed, the previous version stays current and the next build removes the
-    leftovers.
+    A build writes the whole index as segments of at most ``segment_articles`` articles (one segment
+    up to that size), one after another (``SegmentJob.write_segments``). An update (``update`` or
+    ``delete``) writes only the change (``index.update.update_segments``): one new segment with the added
+    and replaced articles (texts the ``cache`` holds are not embedded again) and tombstones for the
+    replaced and deleted ones, sharing the other segments with the previous version; deletion works the
+    same for every index type (``search.vectors.INDEX_TYPES``), and a deleted article is gone from the
+    moment this returns. If the build fails or is killed, the previous version stays current and the
+    next build removes the leftovers.
 
     Args:
         sources: files or directories to read.
@@ -138,6 +146,8 @@ def build(
         strict: fail, changing nothing, if any input item is bad.
         wait_for_lock: wait for a concurrent build of ``out`` instead of failing.
         progress: progress callback.
+        segment_articles: articles per segment at most (a full build; recorded in the manifest, so a
+            ``--compact`` cuts its segments alike).
 
     Raises:
         FileNotFoundError: a source path does not exist.
@@ -145,6 +155,8 @@ def build(
     """
     settings = settings or ChunkSettings()
     index_spec = index_spec or IndexSpec(kind="auto")
+    if segment_articles < 1:
+        raise ValueError(f"segment_articles must be >= 1, not {segment_articles}")
     started = time.perf_counter()
     report = BuildReport(out=out)
     sources = list(sources)
@@ -170,12 +182,11 @@ def build(
             raise ValueError("no articles to index: every source was empty or bad (see the problems above)")
         staged = new_version_dir(out)
         try:
-            entry = job.write_segment(staged, articles, index_spec, number=0)
+            entries = job.write_segments(staged, articles, index_spec, segment_articles)
+            report.built_segments = len(entries)
             report.seconds = time.perf_counter() - started
             pause_point("manifest")
-            data = manifest_data(embedder, settings, IndexSpec.from_dict(entry.index), report)
-            data["index_request"] = index_spec.to_dict()
-            write_manifest(staged, data)
+            write_manifest(staged, job.version_data(entries, index_spec, segment_articles))
             publish(staged, out, before_swap=lambda: pause_point("publish"))
         except BaseException:
             if staged.exists():  # failed before the rename: the version was never published
@@ -238,6 +249,41 @@ class SegmentJob:
             "sentences": len(chunked.sentence_ids),
         }
         return SegmentEntry(segment_name(number), number, built_spec.to_dict(), counts)
+
+    def write_segments(
+        self, staged: Path, articles: list[Article], index_spec: IndexSpec, per_segment: int
+    ) -> list[SegmentEntry]:
+        """Write ``articles`` as every segment of a new version in ``staged``: ``ceil(n / per_segment)``
+        segments of nearly equal size in input order, the first as the base (its files at the top), one
+        after another (each written before the next is chunked: one segment's vectors in memory)."""
+        if (begin := getattr(self.embedder, "begin_build", None)) is not None:
+            begin()  # the Ray engine's record of what its workers did starts here
+        count = max(1, math.ceil(len(articles) / per_segment))
+        size = math.ceil(len(articles) / count)
+        entries: list[SegmentEntry] = []
+        for number in range(count):
+            if count > 1:
+                self.progress("segment", number, count)
+            directory = staged if number == 0 else staged / SEGMENTS_DIR / segment_name(number)
+            group = articles[number * size : (number + 1) * size]
+            entries.append(self.write_segment(directory, group, index_spec, number=number))
+        if count > 1:
+            self.progress("segment", count, count)
+        return entries
+
+    def version_data(
+        self, entries: list[SegmentEntry], index_request: IndexSpec | dict | None, per_segment: int
+    ) -> dict:
+        """The manifest of a version made of ``entries`` alone (a build, or a merge into a new base)."""
+        data = manifest_data(self.embedder, self.settings, IndexSpec.from_dict(entries[0].index), self.report)
+        if isinstance(index_request, IndexSpec):
+            index_request = index_request.to_dict()
+        data["index_request"] = index_request
+        data["segment_articles"] = per_segment
+        data["counts"] = {k: sum(e.counts[k] for e in entries) for k in ("articles", "passages", "sentences")}
+        if len(entries) > 1:
+            data["segments"] = [e.to_dict() for e in entries]
+        return data
 
 
 @dataclass
@@ -335,9 +381,9 @@ def write_rows(
         writer.add_lexical(lexical_rows)
         if settings.crossscript:
             writer.add_keys(lexical_rows)
-    report.articles = len(articles)
-    report.passages = len(out.passage_ids)
-    report.sentences = len(out.sentence_ids)
+    report.articles += len(articles)  # summed over the segments of a build
+    report.passages += len(out.passage_ids)
+    report.sentences += len(out.sentence_ids)
     return out
 
 
@@ -381,8 +427,8 @@ def embed(
         progress("embed", done, None)
 
     def on_cached(cached: int, to_embed: int) -> None:
-        report.from_cache = cached
-        report.embedded = to_embed
+        report.from_cache += cached  # summed over the segments of a build
+        report.embedded += to_embed
         progress("embed", 0, to_embed)
 
     if late:
@@ -397,12 +443,12 @@ def embed(
             progress=on_batch,
             on_cached=on_cached,
         )
-        report.embed_seconds = time.perf_counter() - started
+        report.embed_seconds += time.perf_counter() - started
         return passage_vectors, sentence_vectors
     vectors = encode_with_cache(
         embedder, texts, cache, batch_size=batch_size, progress=on_batch, on_cached=on_cached
     )
-    report.embed_seconds = time.perf_counter() - started
+    report.embed_seconds += time.perf_counter() - started
     n = len(chunked.passage_inputs)
     return vectors[:n], (vectors[n:] if settings.sentence_vectors else None)
 

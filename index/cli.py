@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from index.build import SENTENCE_METHODS, ChunkSettings, SegmentJob, build, sentence_method_of
+from index.build import (
+    SEGMENT_ARTICLES,
+    SENTENCE_METHODS,
+    ChunkSettings,
+    SegmentJob,
+    build,
+    sentence_method_of,
+)
 from index.embed import EmbeddingCache
 from index.publish import build_lock, compact
 from index.report import BuildReport, ProgressBars
@@ -134,6 +141,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="searchers memory-map the IVF lists instead of reading them into RAM (ivf-sq8, and auto "
         "above 50,000 passages): for indexes larger than RAM",
     )
+    cluster.add_argument(
+        "--segment-articles",
+        type=int,
+        default=SEGMENT_ARTICLES,
+        metavar="N",
+        help="a build writes segments of at most N articles, one after another, so no process holds more "
+        "than one segment's vectors (default %(default)s; docs/scale.md)",
+    )
     args = parser.parse_args(argv)
     ray_options = (args.ray_address, args.workers, args.worker_cpus != 1.0, args.worker_gpus)
     if args.engine == "local" and any(ray_options):
@@ -142,8 +157,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--workers must be >= 0, --worker-cpus > 0 and --worker-gpus >= 0")
     if not args.sources and not args.delete and not args.compact:
         parser.error("give at least one SOURCE (or --delete ID, or --compact)")
-    if args.batch_size < 1 or args.max_tokens < 16 or args.overlap < 0:
-        parser.error("--batch-size must be >= 1, --max-tokens >= 16 and --overlap >= 0")
+    if args.batch_size < 1 or args.max_tokens < 16 or args.overlap < 0 or args.segment_articles < 1:
+        parser.error(
+            "--batch-size and --segment-articles must be >= 1, --max-tokens >= 16 and --overlap >= 0"
+        )
     return args
 
 
@@ -229,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
                 strict=args.strict,
                 wait_for_lock=args.wait,
                 progress=bars,
+                segment_articles=args.segment_articles,
             )
             bars.close()
             print(report.summary())

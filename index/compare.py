@@ -1,8 +1,11 @@
 """`python -m index.compare A B`: do two indexes give the same answers? (Ray vs local builds; docs/scale.md)
 
-Same articles (every stored field), same passages and sentences (ids, text, character offsets), passage
-and sentence vectors (lowest cosine between the two), and the top-10 hits (article and passage ids) of
+Same articles (every stored field), same passages and sentences (text, character offsets), passage
+and sentence vectors (lowest cosine between the two), and the top-10 hits (article and passage) of
 XQuAD-style questions, English and Arabic, searched through the real ``Searcher`` on each index.
+Passages and sentences are matched by what they are (article id and character span), so an index cut
+into several segments compares with one of a single segment; whether the row ids are the same too is
+reported as ``same_row_ids``.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,33 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
+Identity = tuple[str, int, int]
+"""What a passage or sentence is, whatever its row id: its article's id and its character span."""
+
+
+def _identities(passages: dict, sentences: dict) -> tuple[dict[int, Identity], dict[int, Identity]]:
+    """Passage and sentence row ids mapped to their identities (a sentence's article comes from the
+    passages that hold it: ``first_sentence`` to ``last_sentence`` are one article's rows)."""
+    of_sentence: dict[int, Identity] = {}
+    for p in passages.values():
+        for sid in range(p.first_sentence, p.last_sentence + 1):
+            if sid in sentences:
+                of_sentence[sid] = (p.article_id, sentences[sid].start, sentences[sid].end)
+    return {i: (p.article_id, p.start, p.end) for i, p in passages.items()}, of_sentence
+
+
+def _passage_rows(passages: dict, keys: tuple[dict[int, Identity], dict[int, Identity]]) -> dict:
+    """Every stored field of every passage, keyed by identity, its sentence links by identity too."""
+    return {
+        keys[0][i]: (
+            replace(p, id=0, first_sentence=0, last_sentence=0),
+            keys[1].get(p.first_sentence),
+            keys[1].get(p.last_sentence),
+        )
+        for i, p in passages.items()
+    }
+
+
 def compare_indexes(a: Path, b: Path, queries: list[str], *, embedder=None, k: int = 10) -> dict:
     """What differs between the indexes at ``a`` and ``b`` (published links or version directories)."""
     from search.searcher import Searcher
@@ -59,20 +90,26 @@ def compare_indexes(a: Path, b: Path, queries: list[str], *, embedder=None, k: i
         out["same_articles"] = list(ra.articles()) == list(rb.articles())
         pa = ra.passages(ra.row_ids("passages"))
         pb = rb.passages(rb.row_ids("passages"))
-        out["same_passages"] = pa == pb
         sa = ra.sentences(ra.row_ids("sentences"))
         sb = rb.sentences(rb.row_ids("sentences"))
-        out["same_sentences"] = {i: (s.start, s.end) for i, s in sa.items()} == {
-            i: (s.start, s.end) for i, s in sb.items()
-        }
-        common = [i for i in sa if i in sb and sa[i].vector and sb[i].vector]
+        keys_a, keys_b = _identities(pa, sa), _identities(pb, sb)
+        out["same_passages"] = _passage_rows(pa, keys_a) == _passage_rows(pb, keys_b)
+        out["same_sentences"] = sorted(keys_a[1].values()) == sorted(keys_b[1].values())
+        out["same_row_ids"] = keys_a == keys_b
+        sentence_row = {key: i for i, key in keys_b[1].items()}
+        common = [
+            (i, sentence_row[key])
+            for i, key in keys_a[1].items()
+            if key in sentence_row and sa[i].vector and sb[sentence_row[key]].vector
+        ]
         if common:
-            x = _unit(np.stack([np.frombuffer(sa[i].vector, dtype=np.float16) for i in common]))
-            y = _unit(np.stack([np.frombuffer(sb[i].vector, dtype=np.float16) for i in common]))
+            x = _unit(np.stack([np.frombuffer(sa[i].vector, dtype=np.float16) for i, _ in common]))
+            y = _unit(np.stack([np.frombuffer(sb[j].vector, dtype=np.float16) for _, j in common]))
             out["sentence_vectors_min_cosine"] = float((x * y).sum(axis=1).min())
-        ids = sorted(set(pa) & set(pb))
-        x = _unit(np.stack([version_a.vectors.reconstruct(int(i)) for i in ids]))
-        y = _unit(np.stack([version_b.vectors.reconstruct(int(i)) for i in ids]))
+        passage_row = {key: i for i, key in keys_b[0].items()}
+        pairs = [(i, passage_row[key]) for i, key in keys_a[0].items() if key in passage_row]
+        x = _unit(np.stack([version_a.vectors.reconstruct(int(i)) for i, _ in pairs]))
+        y = _unit(np.stack([version_b.vectors.reconstruct(int(j)) for _, j in pairs]))
         out["passage_vectors_min_cosine"] = float((x * y).sum(axis=1).min())
     finally:
         ra.close()
@@ -85,8 +122,8 @@ def compare_indexes(a: Path, b: Path, queries: list[str], *, embedder=None, k: i
     same = 0
     differing = []
     for q in queries:
-        ha = [(h.article_id, h.passage_id) for h in sa_.search(q, k=k)]
-        hb = [(h.article_id, h.passage_id) for h in sb_.search(q, k=k)]
+        ha = [keys_a[0].get(h.passage_id) for h in sa_.search(q, k=k)]
+        hb = [keys_b[0].get(h.passage_id) for h in sb_.search(q, k=k)]
         if ha == hb:
             same += 1
         else:

@@ -21,6 +21,10 @@ each cut into tasks run by ``RaySettings.workers`` actors (each holding one mode
   shards are merged in position order. The lists are those of ``build_index`` trained on the same
   sample. Other kinds are built in the driver with ``build_index``.
 
+A build of more than ``index.build.SEGMENT_ARTICLES`` articles (``--segment-articles``) is written as
+several segments, one after another (``SegmentJob.write_segments``), each through these hooks: the
+driver holds one segment's vectors at a time, never the whole build's.
+
 Everything else comes from the driver's own copy of the model (token counts of the prompt, prompts,
 fingerprint). The index format, the manifest (which records the engine) and the publish are the local
 engine's.
@@ -498,9 +502,11 @@ class RayEmbedder:
         self._local = local
         self._engine = engine
         self.chunked_by_worker: dict[int, int] = {}
-        """Articles chunked per worker pid in the last build (``chunk_articles``)."""
+        """Articles chunked per worker pid by the last ``chunk_articles``."""
+        self.chunked_articles = 0
+        """Articles chunked on the workers since the build began (all its segments)."""
         self.ivf_shards = 0
-        """Shards the last build's IVF index was assembled from on the workers (0: built in the driver)."""
+        """Shards the build's IVF indexes were assembled from on the workers (0: built in the driver)."""
 
     def __getattr__(self, name: str):
         return getattr(self._local, name)
@@ -510,21 +516,23 @@ class RayEmbedder:
         """What the manifest records: the engine, and what its workers did in this build."""
         return {
             **self._engine.record,
-            "chunked_articles": sum(self.chunked_by_worker.values()),
+            "chunked_articles": self.chunked_articles,
             "ivf_shards": self.ivf_shards,
         }
+
+    def begin_build(self) -> None:
+        """Start the record of what the workers do for one build (``SegmentJob.write_segments``)."""
+        self.chunked_articles = self.ivf_shards = 0
 
     def chunk_articles(
         self, items: Sequence[tuple[str, str]], *, max_tokens: int, overlap_sentences: int, hard_limit: int
     ) -> dict[str, list]:
-        """``index.chunking.chunk_article`` of every ``(article id, text)`` on the actors, by article id.
-
-        Called once per build, first: it also starts this build's record of what the workers did.
-        """
-        self.ivf_shards = 0
+        """``index.chunking.chunk_article`` of every ``(article id, text)`` on the actors, by article id
+        (once per segment)."""
         chunks, self.chunked_by_worker = self._engine.chunk(
             items, max_tokens=max_tokens, overlap_sentences=overlap_sentences, hard_limit=hard_limit
         )
+        self.chunked_articles += len(chunks)
         return chunks
 
     def build_vector_index(self, vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec) -> Any:
@@ -543,7 +551,7 @@ class RayEmbedder:
 
         rows = max(1, min(SHARD_ROWS, math.ceil(len(ids) / len(self._engine.actors))))
         index = assemble_ivf(vectors, ids, spec, self._engine.add_shards, shard_rows=rows)
-        self.ivf_shards = math.ceil(len(ids) / rows)
+        self.ivf_shards += math.ceil(len(ids) / rows)
         return index
 
     def encode_passages(

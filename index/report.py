@@ -10,7 +10,8 @@ from pathlib import Path
 from index.sources import Problem
 
 Progress = Callable[[str, int, int | None], None]
-"""progress(stage, done, total): stage is 'read', 'chunk', 'embed' or 'index'."""
+"""progress(stage, done, total): stage is 'read', 'segment' (a build of several segments), 'chunk', 'embed'
+or 'index'; 'chunk', 'embed' and 'index' count within the segment being written."""
 
 
 def no_progress(stage: str, done: int, total: int | None) -> None:
@@ -42,6 +43,8 @@ class BuildReport:
     """The update changed nothing, so no new version was published."""
     segments: int = 0
     """Segments of the version an update published (0: a full build, one segment)."""
+    built_segments: int = 1
+    """Segments a full build wrote (``SEGMENT_ARTICLES`` articles each at most)."""
     merged: object = None
     """What the merge after an update did (``index.update.MergeReport``), if the policy asked for one."""
 
@@ -61,7 +64,8 @@ class BuildReport:
             return "\n".join(lines)
         lines = [
             f"Index written to {self.out}"
-            + (f" (an update: one new segment, {self.segments} in all)" if self.segments else ""),
+            + (f" (an update: one new segment, {self.segments} in all)" if self.segments else "")
+            + (f" ({self.built_segments} segments)" if self.built_segments > 1 else ""),
             f"  articles   {self.articles}"
             + (
                 f" ({self.kept_from_previous} kept from the previous version)"
@@ -100,7 +104,14 @@ class StrictModeError(RuntimeError):
 class ProgressBars:
     """tqdm progress bars for the build stages (on stderr)."""
 
-    LABELS = {"read": "Reading", "chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
+    LABELS = {
+        "read": "Reading",
+        "segment": "Segments",
+        "chunk": "Chunking",
+        "embed": "Embedding",
+        "index": "Indexing",
+    }
+    UNITS = {"read": "article", "segment": "segment", "chunk": "article", "embed": "text", "index": "step"}
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -112,9 +123,13 @@ class ProgressBars:
         from tqdm import tqdm
 
         bar = self.bars.get(stage)
+        if bar is not None and (done < bar.n or (bar.disable and done == 0)):  # the next segment's round
+            bar.close()
+            bar = None
         if bar is None:
-            unit = {"read": "article", "chunk": "article", "embed": "text", "index": "step"}[stage]
-            bar = self.bars[stage] = tqdm(desc=self.LABELS[stage], total=total, unit=unit, file=sys.stderr)
+            bar = self.bars[stage] = tqdm(
+                desc=self.LABELS[stage], total=total, unit=self.UNITS[stage], file=sys.stderr
+            )
         if bar.disable:
             return
         if total is not None and bar.total != total:

@@ -10,6 +10,7 @@ killed step leaves the last published version as it was. Layout: docs/segments.m
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from index.build import ChunkSettings, SegmentJob, check_strict, manifest_data, previous_common_words
+from index.build import SEGMENT_ARTICLES, ChunkSettings, SegmentJob, check_strict, previous_common_words
 from index.collect import collect_articles, same_content, stored_article
 from index.faults import pause_point
 from index.publish import build_lock, new_version_dir, publish
@@ -189,10 +190,18 @@ def _counts_of(reader: SegmentedReader, dead: dict[str, list[str]]) -> dict[str,
     return total
 
 
+def segment_articles_of(manifest: Manifest) -> int:
+    """Articles per segment at most when the index is written whole again (its build's setting)."""
+    return int(manifest.data.get("segment_articles") or SEGMENT_ARTICLES)
+
+
 def segment_spec(manifest: Manifest) -> IndexSpec:
     """The FAISS index of a new segment: chosen by its size (``auto``: exact flat up to the index's
-    ``auto_flat_max`` passages, IVF-SQ8 above), with the index's search settings."""
-    return replace(manifest.index_spec, kind="auto")
+    ``auto_flat_max`` passages, IVF-SQ8 above), with the index's search settings; its IVF lists
+    scanned per query as the build asked (by default chosen by the segment's own size)."""
+    request = manifest.data.get("index_request")
+    nprobe = IndexSpec.from_dict(request).ivf_nprobe if request else manifest.index_spec.ivf_nprobe
+    return replace(manifest.index_spec, kind="auto", ivf_nprobe=nprobe)
 
 
 def _publish_version(
@@ -252,18 +261,20 @@ def link_segments(
 def merge_plan(
     manifest: Manifest, tombstones: dict[str, list[str]], *, everything: bool = False
 ) -> Merge | None:
-    """Which segments the merge policy rewrites: with more than ``MAX_SEGMENTS``, all but the largest;
-    any segment whose deleted articles exceed ``MAX_DELETED_SHARE`` of it; with ``everything`` (compact)
-    all of them, into a new base. None when nothing needs merging."""
+    """Which segments the merge policy rewrites: with more than ``MAX_SEGMENTS``, those holding less than
+    half the largest one's passages (a large build's segments, nearly equal, are left alone); any segment
+    whose deleted articles exceed ``MAX_DELETED_SHARE`` of it; with ``everything`` (compact) all of them,
+    into a new base cut as a build cuts it. None when nothing needs merging."""
     entries = manifest.segments
     if everything:
-        if len(entries) == 1 and not tombstones:
-            return None
+        live = manifest.counts.get("articles", 0)
+        if not tombstones and len(entries) <= max(1, math.ceil(live / segment_articles_of(manifest))):
+            return None  # already as a build would write it
         return Merge([e.name for e in entries], 0)
     chosen: set[str] = set()
     if len(entries) > MAX_SEGMENTS:
-        largest = max(entries, key=lambda e: e.counts.get("passages", 0))
-        chosen |= {e.name for e in entries if e is not largest}
+        largest = max(e.counts.get("passages", 0) for e in entries)
+        chosen |= {e.name for e in entries if e.counts.get("passages", 0) * 2 < largest}
     for e in entries:
         share = len(tombstones.get(e.name, ())) / max(1, e.counts.get("articles", 0))
         if share > MAX_DELETED_SHARE:
@@ -314,31 +325,35 @@ def merge_segments(out: Path, plan: Merge, job: SegmentJob) -> MergeReport:
     left = {name: keys for name, keys in tombstones.items() if name not in merged}
     staged = new_version_dir(out)
     try:
-        if plan.number == 0:
-            spec = IndexSpec.from_dict(manifest.data.get("index_request") or manifest.index_spec.to_dict())
-            entry = job.write_segment(staged, articles, spec, number=0)
-        else:
-            entry = job.write_segment(
-                staged / SEGMENTS_DIR / segment_name(plan.number),
-                articles,
-                segment_spec(manifest),
-                number=plan.number,
-            )
-        counts = dict(manifest.counts)
-        if plan.number == 0:
-            data = manifest_data(job.embedder, job.settings, IndexSpec.from_dict(entry.index), job.report)
-            data["index_request"] = manifest.data.get("index_request")
+        if plan.number == 0:  # a new base: the whole index, cut into segments as a build cuts it
+            request = manifest.data.get("index_request")
+            spec = IndexSpec.from_dict(request or manifest.index_spec.to_dict())
+            written = job.write_segments(staged, articles, spec, segment_articles_of(manifest))
+            data = job.version_data(written, request, segment_articles_of(manifest))
             job.report.seconds = time.perf_counter() - started
             data["build_seconds"] = round(job.report.seconds, 2)
             pause_point("manifest")
             write_manifest(staged, data)
             publish(staged, out, before_swap=lambda: pause_point("publish"))
         else:
-            _publish_version(out, current, staged, manifest, entries, entry, left, counts, job, started)
+            written = [
+                job.write_segment(
+                    staged / SEGMENTS_DIR / segment_name(plan.number),
+                    articles,
+                    segment_spec(manifest),
+                    number=plan.number,
+                )
+            ]
+            counts = dict(manifest.counts)
+            _publish_version(out, current, staged, manifest, entries, written[0], left, counts, job, started)
     except BaseException:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)
         raise
     return MergeReport(
-        plan.names, entry.name, len(articles), job.report.embedded, time.perf_counter() - started
+        plan.names,
+        ", ".join(e.name for e in written),
+        len(articles),
+        job.report.embedded,
+        time.perf_counter() - started,
     )

@@ -62,7 +62,7 @@ def same(work: Path, base: list[str], extra: list[str], delete: str) -> dict:
             cache = private_cache(work / f"{name}-cache.sqlite", local)
             target = work / name
             steps = [
-                ("build", dict(sources=base)),
+                ("build", dict(sources=base, segment_articles=3)),  # 7 articles: 3 segments, one at a time
                 ("update", dict(sources=extra, update=True)),
                 ("delete", dict(sources=[], delete=[delete])),
             ]

@@ -221,7 +221,10 @@ def test_cli_batch_size_reaches_every_forward_pass(tmp_path, monkeypatch, capsys
     assert max(n for n, _ in recorder.batches) == 16
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "idx3"), str(src), "--batch-size", "0"])
-    assert exit_info.value.code == 2 and "--batch-size must be >= 1" in capsys.readouterr().err
+    assert (
+        exit_info.value.code == 2
+        and "--batch-size and --segment-articles must be >= 1" in capsys.readouterr().err
+    )
 
 
 def test_cli_cache_dir_holds_the_embedding_cache(tmp_path, monkeypatch, capsys):
@@ -281,3 +284,36 @@ def test_cli_model_option_takes_a_local_directory(tmp_path, capsys, torch_embedd
     assert searcher.embedder.ref.name == str(model_dir.resolve()) and searcher.embedder.backend == "torch"
     assert searcher.search("Moroccan national team penalty shootout", k=1)[0].title == "كرة القدم"
     assert (tmp_path / "cache" / "embeddings.sqlite").is_file()
+
+
+def test_cli_segment_articles_cuts_a_build_into_segments(tmp_path, monkeypatch, capsys):
+    """``--segment-articles 7`` writes 20 articles as three segments (7, 7, 6), one manifest, summed
+    counts, and records the setting; 0 is refused."""
+    from search.store import read_manifest
+
+    src = write_jsonl(tmp_path / "a.jsonl", MANY)
+    fake_model(monkeypatch, RecordingEmbedder())
+    out = tmp_path / "idx"
+    assert main(["--out", str(out), str(src), "--segment-articles", "7", "--quiet", "--no-cache"]) == 0
+    assert "(3 segments)" in capsys.readouterr().out
+    manifest = read_manifest(out.resolve())
+    assert [e.counts["articles"] for e in manifest.segments] == [7, 7, 6]
+    assert manifest.counts["articles"] == 20 and manifest.data["segment_articles"] == 7
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "idx2"), str(src), "--segment-articles", "0"])
+    assert exit_info.value.code == 2 and "--segment-articles must be >= 1" in capsys.readouterr().err
+
+
+def test_manifest_records_the_ivf_lists_scanned_as_a_number(tmp_path, monkeypatch):
+    """An IVF build left to choose nprobe by size records the number it chose (what searchers use),
+    and the request as given (0: by size), so an update's segment chooses by its own size too."""
+    from search.store import read_manifest
+    from search.vectors import ivf_nprobe_for
+
+    src = write_jsonl(tmp_path / "a.jsonl", MANY)
+    fake_model(monkeypatch, RecordingEmbedder())
+    out = tmp_path / "idx"
+    assert main(["--out", str(out), str(src), "--index-type", "ivf-sq8", "--quiet", "--no-cache"]) == 0
+    manifest = read_manifest(out.resolve())
+    assert manifest.index_spec.ivf_nprobe == ivf_nprobe_for(1) == 1  # 20 passages: one list
+    assert manifest.data["index_request"]["ivf_nprobe"] == 0

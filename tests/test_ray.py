@@ -84,7 +84,8 @@ def assert_same(a: Path, b: Path, embedder) -> dict:
     result = compare_indexes(a, b, queries(), embedder=embedder)
     assert result["same_model"]
     assert result["same_articles"], "articles differ"
-    assert result["same_passages"], "passages differ (ids, text or offsets)"
+    assert result["same_passages"], "passages differ (text or offsets)"
+    assert result["same_row_ids"], "passage or sentence row ids differ"
     assert result["same_sentences"], "sentence spans differ"
     assert result["passage_vectors_min_cosine"] >= 0.9999
     assert result.get("sentence_vectors_min_cosine", 1.0) >= 0.9999
@@ -98,7 +99,8 @@ def assert_same(a: Path, b: Path, embedder) -> dict:
 @pytest.mark.cluster
 @needs_namespace
 def test_ray_build_update_and_delete_give_the_local_index(tmp_path, embedder):
-    """Local Ray, two workers: build, --update and --delete give what the local engine gives."""
+    """Local Ray, two workers: a build of three segments (written one after another), --update and
+    --delete give what the local engine gives."""
     pytest.importorskip("ray")
     base, extra, victim = split_news(tmp_path)
     spec = json.dumps({"base": [str(base)], "extra": [str(extra)], "delete": victim})
@@ -113,6 +115,10 @@ def test_ray_build_update_and_delete_give_the_local_index(tmp_path, embedder):
     assert ray["delete"]["deleted"] == 1 and ray["delete"]["embedded"] == 0
     assert {k: v["articles"] for k, v in ray.items()} == {k: v["articles"] for k, v in local.items()}
     compared = assert_same(tmp_path / "local", tmp_path / "ray", embedder)
+    from search.store import read_manifest
+
+    segments = [e.name for e in read_manifest((tmp_path / "ray").resolve()).segments]
+    assert segments[:3] == ["base", "s000001", "s000002"]  # the build's three, then the update's
     assert compared["engines"][0] == {"name": "local"}
     assert compared["engines"][1]["name"] == "ray" and compared["engines"][1]["workers"] == 2
     print(f"local Ray same-answers scenario: {time.monotonic() - started:.0f} s")

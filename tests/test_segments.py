@@ -18,7 +18,7 @@ from index.sources import article_id
 from index.update import MAX_SEGMENTS, Merge, merge_plan, merge_segments
 from search.searcher import Searcher
 from search.store import DATABASE, IndexReader, open_version, read_manifest
-from search.store.format import TOMBSTONES, read_tombstones
+from search.store.format import TOMBSTONES, read_tombstones, segment_name
 from search.store.segments import SegmentedReader
 from tests.fakes import HashEmbedder
 
@@ -179,6 +179,11 @@ def test_merge_policy(pair):
     plan = merge_plan(type(manifest)({**data, "segments": many}), {})
     assert plan == Merge([f"s{n:06d}" for n in range(1, MAX_SEGMENTS + 1)], MAX_SEGMENTS + 1)
     assert merge_plan(manifest, {"s000002": ["x"] * 40}).names == ["s000002"]
+    equal = [  # a large build's segments, nearly equal: left alone whatever their number
+        {**manifest.segments[0].to_dict(), "name": segment_name(n), "number": n}
+        for n in range(MAX_SEGMENTS + 2)
+    ]
+    assert merge_plan(type(manifest)({**data, "segments": equal}), {}) is None
     everything = merge_plan(manifest, {}, everything=True)
     assert everything == Merge([e.name for e in manifest.segments], 0)
 
@@ -299,3 +304,56 @@ def test_segmented_statistics_equal_the_whole_index(pair, corpus):
         stats = b.reader._statistics(terms)
         assert (stats.passages, stats.tokens) == a.reader.lexical_totals()
         assert dict(stats.df) == a.reader.term_frequencies(terms), q.text
+
+
+class CountingEmbedder(HashEmbedder):
+    """A HashEmbedder that records the most texts it was given in one encode call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.largest_call = 0
+
+    def _encode(self, texts, prompt, batch_size):
+        self.largest_call = max(self.largest_call, len(texts))
+        return super()._encode(texts, prompt, batch_size)
+
+
+def test_a_large_build_writes_segments_one_at_a_time_and_ranks_as_one(pair, corpus, tmp_path):
+    """A build past ``segment_articles`` writes equal segments one after another (the embedder never gets
+    more than one segment's texts), ranks as the one-segment build of the same articles, leaves its
+    segments to --compact (the merge policy and a compact of it find nothing to do), and a compact of
+    it after an update cuts the new base as the build did."""
+    from index.build import ChunkSettings, SegmentJob
+    from index.compare import compare_indexes
+    from index.update import compact_segments
+
+    whole, _ = pair
+    articles, tasks = corpus
+    source = write_jsonl(tmp_path / "all.jsonl", articles)
+    embedder = CountingEmbedder()
+    cut = tmp_path / "cut"
+    report = build([source], cut, embedder=embedder, segment_articles=150)
+    manifest = read_manifest(cut.resolve())
+    assert report.built_segments == 3 and "(3 segments)" in report.summary()
+    assert [e.name for e in manifest.segments] == ["base", "s000001", "s000002"]
+    assert [e.counts["articles"] for e in manifest.segments] == [134, 134, 132]
+    assert manifest.counts == read_manifest(whole.resolve()).counts
+    assert report.passages == manifest.counts["passages"] and report.embedded > 0
+    biggest = max(e.counts["passages"] + e.counts["sentences"] for e in manifest.segments)
+    total = manifest.counts["passages"] + manifest.counts["sentences"]
+    assert 0 < embedder.largest_call <= biggest < total / 2
+    queries = [q.text for task in tasks for q in task.queries[:100]]
+    one = tmp_path / "one"
+    build([source], one, embedder=HashEmbedder())  # the same file: the same stored origins
+    compared = compare_indexes(one, cut, queries, embedder=HashEmbedder())
+    assert compared["same"] and not compared["same_row_ids"], compared
+    assert merge_plan(manifest, {}) is None
+    job = SegmentJob(HashEmbedder(), ChunkSettings(), 16, None, BuildReport(out=cut), lambda *a: None)
+    assert compact_segments(cut, job) is None
+    extra = {"title": "خبر جديد", "text": "خبر جديد عن أسعار النفط اليوم.", "url": "https://x.test/new"}
+    build([write_jsonl(tmp_path / "new.jsonl", [extra])], cut, embedder=embedder, update=True)
+    assert len(read_manifest(cut.resolve()).segments) == 4
+    merged = compact_segments(cut, job)
+    assert merged is not None and merged.into == "base, s000001, s000002"
+    after = read_manifest(cut.resolve())
+    assert [e.counts["articles"] for e in after.segments] == [134, 134, 133]

@@ -11,6 +11,8 @@ from search.vectors import (
     IndexSpec,
     build_index,
     index_kind,
+    ivf_nlist,
+    ivf_nprobe_for,
     load_index,
     resolve_spec,
     save_index,
@@ -115,6 +117,27 @@ def test_auto_resolves_by_count(data, tmp_path):
         assert inner.hnsw.efSearch == 50
     else:
         assert inner.nprobe == 7
+
+
+def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
+    """nprobe 0 (the default) becomes a number at build time: 128 up to 2,048 lists, one list in 16
+    past that (docs/bench.md's sweep), never more than the lists; a number given is kept. A build's
+    manifest records the number, and the searcher's index scans that many."""
+    assert [ivf_nprobe_for(n) for n in (40, 1264, 2048, 4000, 12649)] == [40, 128, 128, 250, 791]
+    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 250
+    assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 128
+    assert resolve_spec(IndexSpec(kind="ivf-sq8", ivf_nprobe=9), 1_000_000).ivf_nprobe == 9
+    assert resolve_spec(IndexSpec(kind="auto"), 1_000).ivf_nprobe == 0  # flat: no lists
+    vectors, ids, _ = data
+    spec = IndexSpec(kind="ivf-sq8", ivf_nlist=200)
+    built = build_index(vectors, ids, spec)
+    import faiss
+
+    # 4,000 vectors hold at most 102 lists of 39: all of them are scanned.
+    assert faiss.downcast_index(built.index).nprobe == ivf_nprobe_for(ivf_nlist(spec, len(ids))) == 102
+    save_index(built, tmp_path / "v.faiss")
+    loaded = load_index(tmp_path / "v.faiss", IndexSpec(kind="ivf-sq8"))  # a spec that left it to size
+    assert faiss.downcast_index(loaded.index).nprobe == 102
 
 
 def test_empty_and_k_larger_than_index():
