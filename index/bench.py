@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from index.datasets import PROJECT_ROOT, SHARED_DATA
+from index.report import write_json
 from search.model.backends import (
     BACKENDS,
     RECOMMENDED_BACKEND,
@@ -1208,9 +1209,7 @@ def main(argv: list[str] | None = None) -> int:
         results["rebuild"] = bench_rebuild(real, work, embedder, cache_dir, chosen, 20 if args.quick else 100)
     results["seconds"] = time.perf_counter() - started
     print(render(results))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(args.json_out, results)
     print(summary_line(results))
     return 0
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from index.datasets import PROJECT_ROOT, SHARED_DATA
+from index.report import write_json
 from search import MODES, Ranking, Searcher
 from search import stemming as lexical
 from search.model.backends import BACKENDS
@@ -369,7 +370,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(format_table(rows[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(format_table(rows))
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "settings": asdict(settings),
             "ranking": asdict(ranking),
@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             "backend": embedder.backend,
             "results": [asdict(r) for r in rows],
         }
-        args.json_out.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_json(args.json_out, payload)
     return 0
 
 

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from index.report import write_json
 from search.stemming import match_terms, query_terms
 
 STEMMER = "light2"
@@ -796,9 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         for a in names
     }
     report["load_avg_end"] = os.getloadavg()
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_json(args.json_out, report)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
     print(render(report))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,14 @@ or 'index'; 'chunk', 'embed' and 'index' count within the segment being written.
 
 def no_progress(stage: str, done: int, total: int | None) -> None:
     return None
+
+
+def write_json(path: Path | None, figures: object) -> None:
+    """Write a bench's figures to ``path`` as indented UTF-8 JSON, creating its folder (None: nothing)."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 @dataclass

@@ -23,6 +23,7 @@ import numpy as np
 
 from index.bench import LARGE, load_xquad, log, write_article_slice
 from index.datasets import PROJECT_ROOT
+from index.report import write_json
 
 
 def base_index(work: Path, source_dir: Path, db_path: Path, out: Path, embedder) -> Path:
@@ -215,9 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.close()
         shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(results, indent=2))
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json_out, results)
     return 0
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from index.report import write_json
 from search.vectors import (
     IndexSpec,
     add_shard,
@@ -323,9 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args.size, args.shard, args.dim, args.workdir, args.n_queries, args.nprobe)
     text = json.dumps(result, indent=2)
     print(text)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(text + "\n")
+    write_json(args.json_out, result)
     return 0
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from index.datasets import SHARED_DATA
+from index.report import write_json
 
 
 def synthetic_encode(dimension: int):
@@ -116,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 return done.returncode
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(results[-1]), flush=True)
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json_out, results)
     return 0
 
 
