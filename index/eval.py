@@ -290,6 +290,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="how sentence vectors are made: late (from the passage pass) or isolated (default: the build's)",
     )
     p.add_argument("--stemmer", choices=lexical.STEMMERS, default=None)
+    p.add_argument(
+        "--index",
+        type=Path,
+        default=None,
+        help="score XQuAD's questions on this existing index instead of building the benchmarks' own (it "
+        "must hold XQuAD's Arabic paragraphs among its articles, e.g. a real-text benchmark index)",
+    )
     p.add_argument("--json-out", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
@@ -322,11 +329,21 @@ def main(argv: list[str] | None = None) -> int:
         crossscript_weight=args.crossscript_weight,
     )
     benchmarks = set(args.benchmarks.split(","))
+    if args.index is not None:  # score on the index as it is, with its own model and backend
+        from search.store import read_manifest
+
+        manifest = read_manifest(args.index.resolve(), verify=False)
+        args.model, args.backend = args.model or manifest.model_name, args.backend or manifest.backend
+        recorded = {k: v for k, v in manifest.chunker.items() if k in ChunkSettings.__dataclass_fields__}
+        settings = replace(settings, **recorded)  # what the table reports
+        benchmarks = set()
     embedder = Embedder.load(args.model, backend=args.backend)
 
     corpora: dict[str, list[dict]] = {}
     tasks: list[Task] = []
     paragraphs, xquad_tasks = xquad(args.data, args.limit)
+    if args.index is not None:
+        tasks += [replace(t, name=f"{t.name} in {args.index.name}", corpus="index") for t in xquad_tasks]
     if "xquad" in benchmarks:
         corpora["xquad"] = paragraphs
         tasks += xquad_tasks
@@ -350,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         for name, arts in corpora.items()
     }
+    if args.index is not None:
+        searchers["index"] = Searcher.open(args.index, embedder=embedder)
     chunk_tag = f"tok{settings.max_tokens}/ov{settings.overlap_sentences}"
     if not settings.title_in_passage:
         chunk_tag += "/notitle"

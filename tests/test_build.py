@@ -317,3 +317,27 @@ def test_manifest_records_the_ivf_lists_scanned_as_a_number(tmp_path, monkeypatc
     manifest = read_manifest(out.resolve())
     assert manifest.index_spec.ivf_nprobe == ivf_nprobe_for(1) == 1  # 20 passages: one list
     assert manifest.data["index_request"]["ivf_nprobe"] == 0
+
+
+def test_eval_scores_xquad_on_an_existing_index(tmp_path, monkeypatch, capsys):
+    """``python -m index.eval --index DIR`` scores XQuAD's questions on an index that holds XQuAD's
+    paragraphs among other articles, with the index's own model, building nothing."""
+    from index.datasets import SHARED_DATA
+    from index.eval import main as eval_main
+    from index.eval import news_distractors, xquad
+
+    if not (SHARED_DATA / "xquad").is_dir():
+        pytest.skip("needs ../shared/data/xquad")
+    paragraphs, _ = xquad(SHARED_DATA)
+    src = write_jsonl(tmp_path / "a.jsonl", paragraphs + news_distractors(SHARED_DATA, 40))
+    asked = fake_model(monkeypatch)
+    out = tmp_path / "mixed"
+    assert main(["--out", str(out), str(src), "--quiet", "--no-cache"]) == 0
+    capsys.readouterr()
+    work = tmp_path / "work"
+    args = ["--index", str(out), "--limit", "30", "--modes", "lexical", "--quiet", "--work", str(work)]
+    assert eval_main([*args, "--json-out", str(tmp_path / "r.json")]) == 0
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert [r["task"] for r in results] == ["xquad en->ar in mixed", "xquad ar->ar in mixed"]
+    assert results[1]["queries"] == 30 and results[1]["mrr10"] > 0.5  # Arabic words find their paragraphs
+    assert asked[-1]["name"] == "tests/hash-embedder" and not work.exists()
