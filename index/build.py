@@ -251,21 +251,29 @@ class SegmentJob:
         return SegmentEntry(segment_name(number), number, built_spec.to_dict(), counts)
 
     def write_segments(
-        self, staged: Path, articles: list[Article], index_spec: IndexSpec, per_segment: int
+        self,
+        staged: Path,
+        articles: list[Article],
+        index_spec: IndexSpec,
+        per_segment: int,
+        *,
+        first: int = 0,
     ) -> list[SegmentEntry]:
-        """Write ``articles`` as every segment of a new version in ``staged``: ``ceil(n / per_segment)``
-        segments of nearly equal size in input order, the first as the base (its files at the top), one
-        after another (each written before the next is chunked: one segment's vectors in memory)."""
+        """Write ``articles`` into the version ``staged`` as ``ceil(n / per_segment)`` segments of nearly
+        equal size, in input order, numbered from ``first`` (segment 0, the base, has its files at the
+        top), one after another: each is written before the next is chunked, so one segment's vectors
+        are in memory at a time. Used by builds, updates and merges alike."""
         if (begin := getattr(self.embedder, "begin_build", None)) is not None:
             begin()  # the Ray engine's record of what its workers did starts here
         count = max(1, math.ceil(len(articles) / per_segment))
         size = math.ceil(len(articles) / count)
         entries: list[SegmentEntry] = []
-        for number in range(count):
+        for k in range(count):
             if count > 1:
-                self.progress("segment", number, count)
+                self.progress("segment", k, count)
+            number = first + k
             directory = staged if number == 0 else staged / SEGMENTS_DIR / segment_name(number)
-            group = articles[number * size : (number + 1) * size]
+            group = articles[k * size : (k + 1) * size]
             entries.append(self.write_segment(directory, group, index_spec, number=number))
         if count > 1:
             self.progress("segment", count, count)

@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Every build, --update and --delete publishes a new version of the index and swaps it in "
         "atomically: searchers see the old or the new version, never a mix, and a killed build leaves the "
         "previous version in place. A build writes the whole index; --update and --delete write only the "
-        "change: one new segment with the added and replaced articles (new text embedded, the rest taken "
+        "change: one new segment (several past --segment-articles) with the added and replaced articles "
+        "(new text embedded, the rest taken "
         "from the cache) and tombstones for the deleted or replaced ones, sharing every other segment with "
         "the previous version (docs/segments.md). Deleted articles are unsearchable as soon as the command "
         "returns; an update that changes nothing publishes nothing. Segments are merged when there are "
@@ -146,8 +147,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=SEGMENT_ARTICLES,
         metavar="N",
-        help="a build writes segments of at most N articles, one after another, so no process holds more "
-        "than one segment's vectors (default %(default)s; docs/scale.md)",
+        help="a build (and an update or merge) writes segments of at most N articles, one after another, "
+        "so no process holds more than one segment's vectors (default %(default)s; an update or merge "
+        "uses the index's own; docs/scale.md)",
     )
     args = parser.parse_args(argv)
     ray_options = (args.ray_address, args.workers, args.worker_cpus != 1.0, args.worker_gpus)

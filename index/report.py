@@ -53,7 +53,7 @@ class BuildReport:
     segments: int = 0
     """Segments of the version an update published (0: a full build, one segment)."""
     built_segments: int = 1
-    """Segments a full build wrote (``SEGMENT_ARTICLES`` articles each at most)."""
+    """Segments the build or update wrote (``--segment-articles`` articles each at most)."""
     merged: object = None
     """What the merge after an update did (``index.update.MergeReport``), if the policy asked for one."""
 
@@ -73,8 +73,11 @@ class BuildReport:
             return "\n".join(lines)
         lines = [
             f"Index written to {self.out}"
-            + (f" (an update: one new segment, {self.segments} in all)" if self.segments else "")
-            + (f" ({self.built_segments} segments)" if self.built_segments > 1 else ""),
+            + (
+                f" (an update: {_count(self.built_segments, 'new segment')}, {self.segments} in all)"
+                if self.segments
+                else (f" ({self.built_segments} segments)" if self.built_segments > 1 else "")
+            ),
             f"  articles   {self.articles}"
             + (
                 f" ({self.kept_from_previous} kept from the previous version)"
@@ -104,6 +107,10 @@ class BuildReport:
         if self.merged is not None:
             lines.append(f"  {self.merged.summary()}")
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"no {noun}" if n == 0 else f"{n} {noun}" + ("s" if n > 1 else "")
 
 
 class StrictModeError(RuntimeError):

@@ -28,11 +28,9 @@ from index.sources import Article
 from search.store import IndexOpenError, Manifest, open_reader, read_manifest, write_manifest
 from search.store.format import (
     DATABASE,
-    SEGMENTS_DIR,
     VECTORS,
     SegmentEntry,
     read_tombstones,
-    segment_name,
 )
 from search.store.segments import SegmentedReader
 from search.vectors import IndexSpec
@@ -134,18 +132,18 @@ def update_segments(
         tombstones.setdefault(name, []).extend(keys)
     entries = list(manifest.segments)
     counts = {k: manifest.counts.get(k, 0) - gone[k] for k in ("articles", "passages", "sentences")}
-    new_entry = None
+    written: list[SegmentEntry] = []
     staged = new_version_dir(out)
     try:
-        if additions:
-            number = max(e.number for e in entries) + 1
-            new_entry = job.write_segment(
-                staged / SEGMENTS_DIR / segment_name(number), additions, segment_spec(manifest), number=number
-            )
-            for k in counts:
-                counts[k] += new_entry.counts[k]
+        if additions:  # one new segment (several past the index's segment size), numbered after the last
+            first = max(e.number for e in entries) + 1
+            per_segment = segment_articles_of(manifest)
+            written = job.write_segments(staged, additions, segment_spec(manifest), per_segment, first=first)
+            for entry in written:
+                for k in counts:
+                    counts[k] += entry.counts[k]
         kept = _publish_version(
-            out, current, staged, manifest, entries, new_entry, tombstones, counts, job, started
+            out, current, staged, manifest, entries, written, tombstones, counts, job, started
         )
     except BaseException:
         if staged.exists():
@@ -157,6 +155,7 @@ def update_segments(
         counts["sentences"],
     )
     report.segments = len(kept)
+    report.built_segments = len(written)
     plan = merge_plan(read_manifest(out.resolve(), verify=False), read_tombstones(out.resolve()))
     if plan is not None:
         report.merged = merge_segments(out, plan, job)
@@ -210,7 +209,7 @@ def _publish_version(
     staged: Path,
     manifest: Manifest,
     entries: list[SegmentEntry],
-    new_entry: SegmentEntry | None,
+    new_entries: list[SegmentEntry],
     tombstones: dict[str, list[str]],
     counts: dict[str, int],
     job: SegmentJob,
@@ -220,7 +219,7 @@ def _publish_version(
     whose every article is deleted are left out (with their tombstones). Returns the segments published."""
     kept = [e for e in entries if len(tombstones.get(e.name, ())) < e.counts.get("articles", 1)]
     known = link_segments(current, staged, kept, manifest)
-    kept += [new_entry] if new_entry else []
+    kept += new_entries
     tombstones = {e.name: sorted(set(tombstones[e.name])) for e in kept if tombstones.get(e.name)}
     job.report.seconds = time.perf_counter() - started
     data = dict(manifest.data)
@@ -336,16 +335,11 @@ def merge_segments(out: Path, plan: Merge, job: SegmentJob) -> MergeReport:
             write_manifest(staged, data)
             publish(staged, out, before_swap=lambda: pause_point("publish"))
         else:
-            written = [
-                job.write_segment(
-                    staged / SEGMENTS_DIR / segment_name(plan.number),
-                    articles,
-                    segment_spec(manifest),
-                    number=plan.number,
-                )
-            ]
+            per_segment = segment_articles_of(manifest)
+            spec = segment_spec(manifest)
+            written = job.write_segments(staged, articles, spec, per_segment, first=plan.number)
             counts = dict(manifest.counts)
-            _publish_version(out, current, staged, manifest, entries, written[0], left, counts, job, started)
+            _publish_version(out, current, staged, manifest, entries, written, left, counts, job, started)
     except BaseException:
         if staged.exists():
             shutil.rmtree(staged, ignore_errors=True)

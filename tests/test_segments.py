@@ -321,8 +321,8 @@ class CountingEmbedder(HashEmbedder):
 def test_a_large_build_writes_segments_one_at_a_time_and_ranks_as_one(pair, corpus, tmp_path):
     """A build past ``segment_articles`` writes equal segments one after another (the embedder never gets
     more than one segment's texts), ranks as the one-segment build of the same articles, leaves its
-    segments to --compact (the merge policy and a compact of it find nothing to do), and a compact of
-    it after an update cuts the new base as the build did."""
+    segments to --compact (the merge policy and a compact of it find nothing to do); an update past the
+    segment size writes several segments alike, and a compact cuts the new base as the build did."""
     from index.build import ChunkSettings, SegmentJob
     from index.compare import compare_indexes
     from index.update import compact_segments
@@ -350,10 +350,23 @@ def test_a_large_build_writes_segments_one_at_a_time_and_ranks_as_one(pair, corp
     assert merge_plan(manifest, {}) is None
     job = SegmentJob(HashEmbedder(), ChunkSettings(), 16, None, BuildReport(out=cut), lambda *a: None)
     assert compact_segments(cut, job) is None
-    extra = {"title": "خبر جديد", "text": "خبر جديد عن أسعار النفط اليوم.", "url": "https://x.test/new"}
-    build([write_jsonl(tmp_path / "new.jsonl", [extra])], cut, embedder=embedder, update=True)
-    assert len(read_manifest(cut.resolve()).segments) == 4
+    extra = [
+        {
+            "title": f"خبر جديد {n}",
+            "text": f"خبر جديد رقم {n} عن أسعار النفط اليوم.",
+            "url": f"https://x.test/{n}",
+        }
+        for n in range(320)
+    ]
+    embedder.largest_call = 0
+    update = build([write_jsonl(tmp_path / "new.jsonl", extra)], cut, embedder=embedder, update=True)
+    assert "(an update: 3 new segments, 6 in all)" in update.summary()
+    grown = read_manifest(cut.resolve())
+    assert [e.counts["articles"] for e in grown.segments][3:] == [107, 107, 106]
+    assert embedder.largest_call <= max(
+        e.counts["passages"] + e.counts["sentences"] for e in grown.segments[3:]
+    )
     merged = compact_segments(cut, job)
-    assert merged is not None and merged.into == "base, s000001, s000002"
+    assert merged is not None and merged.into == "base, s000001, s000002, s000003, s000004"
     after = read_manifest(cut.resolve())
-    assert [e.counts["articles"] for e in after.segments] == [134, 134, 133]
+    assert [e.counts["articles"] for e in after.segments] == [144, 144, 144, 144, 144]
