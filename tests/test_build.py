@@ -341,3 +341,27 @@ def test_eval_scores_xquad_on_an_existing_index(tmp_path, monkeypatch, capsys):
     assert [r["task"] for r in results] == ["xquad en->ar in mixed", "xquad ar->ar in mixed"]
     assert results[1]["queries"] == 30 and results[1]["mrr10"] > 0.5  # Arabic words find their paragraphs
     assert asked[-1]["name"] == "tests/hash-embedder" and not work.exists()
+
+
+def test_ann_recall_measures_the_index_against_exact_search(tmp_path, monkeypatch, capsys):
+    """``python -m index.ann_recall`` compares an IVF index with exact search over the vectors the build
+    embedded (from the embedding cache): scanning every list finds what exact search finds, one list
+    far less."""
+    from index.ann_recall import main as recall_main
+    from index.datasets import SHARED_DATA
+    from index.eval import xquad
+
+    if not (SHARED_DATA / "xquad").is_dir():
+        pytest.skip("needs ../shared/data/xquad")
+    paragraphs, _ = xquad(SHARED_DATA)
+    src = write_jsonl(tmp_path / "a.jsonl", paragraphs)
+    fake_model(monkeypatch)
+    out, cache = tmp_path / "ivf", tmp_path / "cache"
+    build_args = ["--out", str(out), str(src), "--index-type", "ivf-sq8", "--cache-dir", str(cache)]
+    assert main([*build_args, "--quiet"]) == 0
+    args = ["--index", str(out), "--cache-dir", str(cache), "--values", "1,1000"]
+    assert recall_main([*args, "--json-out", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["kinds"] == ["ivf-sq8"] and result["queries"] == 2380
+    one, every = result["sweep"]["1"], result["sweep"]["1000"]
+    assert every >= 0.97 and one < every - 0.2
