@@ -120,12 +120,12 @@ def test_auto_resolves_by_count(data, tmp_path):
 
 
 def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
-    """nprobe 0 (the default) becomes a number at build time: 128 up to 2,048 lists, one list in 16
-    past that (docs/bench.md's sweep), never more than the lists; a number given is kept. A build's
-    manifest records the number, and the searcher's index scans that many."""
-    assert [ivf_nprobe_for(n) for n in (40, 1264, 2048, 4000, 12649)] == [40, 128, 128, 250, 791]
-    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 250
-    assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 128
+    """nprobe 0 (the default) becomes a number at build time: 128 up to 768 lists, one list in 6 past
+    that (docs/bench.md's sweep on real vectors), never more than the lists; a number given is kept.
+    A build's manifest records the number, and the searcher's index scans that many."""
+    assert [ivf_nprobe_for(n) for n in (40, 768, 1264, 1768, 4000)] == [40, 128, 211, 295, 667]
+    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 667
+    assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 211
     assert resolve_spec(IndexSpec(kind="ivf-sq8", ivf_nprobe=9), 1_000_000).ivf_nprobe == 9
     assert resolve_spec(IndexSpec(kind="auto"), 1_000).ivf_nprobe == 0  # flat: no lists
     vectors, ids, _ = data
