@@ -28,10 +28,9 @@ def passage_vectors(version, embedder, cache: EmbeddingCache) -> tuple[np.ndarra
     Raises:
         SystemExit: the cache does not hold every passage's vector (the index was built elsewhere).
     """
-    from dataclasses import replace
+    from index.update import recorded_settings
 
-    chunker = version.manifest.chunker
-    settings = replace(ChunkSettings(), title_in_passage=bool(chunker.get("title_in_passage", True)))
+    settings = recorded_settings(version.manifest, ChunkSettings())  # passage inputs as the build made them
     reader = version.reader
     ids = list(reader.row_ids("passages"))
     rows = reader.passages(ids)

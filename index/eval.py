@@ -334,8 +334,9 @@ def main(argv: list[str] | None = None) -> int:
 
         manifest = read_manifest(args.index.resolve(), verify=False)
         args.model, args.backend = args.model or manifest.model_name, args.backend or manifest.backend
-        recorded = {k: v for k, v in manifest.chunker.items() if k in ChunkSettings.__dataclass_fields__}
-        settings = replace(settings, **recorded)  # what the table reports
+        from index.update import recorded_settings
+
+        settings = recorded_settings(manifest, settings)  # what the table reports
         benchmarks = set()
     embedder = Embedder.load(args.model, backend=args.backend)
 

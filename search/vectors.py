@@ -165,9 +165,8 @@ def _apply_search_params(inner, spec: IndexSpec) -> None:
     """Set query-time parameters according to what the index actually is."""
     if hasattr(inner, "hnsw"):
         inner.hnsw.efSearch = spec.hnsw_ef_search
-    if hasattr(inner, "nprobe"):
-        nlist = int(getattr(inner, "nlist", spec.ivf_nprobe or NPROBE_FLOOR))
-        inner.nprobe = min(spec.ivf_nprobe or ivf_nprobe_for(nlist), nlist)
+    if hasattr(inner, "nprobe"):  # IVF: ``nlist`` lists
+        inner.nprobe = min(spec.ivf_nprobe or ivf_nprobe_for(inner.nlist), inner.nlist)
 
 
 def index_kind(index) -> str:
