@@ -29,7 +29,14 @@ from search.crossscript import ARABIC_COMMON_WORDS, CROSSSCRIPT_VERSION
 from search.model.backends import RECOMMENDED_BATCH_SIZE
 from search.model.embedder import Embedder
 from search.stemming import DEFAULT_STEMMER
-from search.store import IndexOpenError, IndexWriter, open_reader, read_manifest, write_manifest
+from search.store import (
+    IndexOpenError,
+    IndexWriter,
+    lexical_engine,
+    open_reader,
+    read_manifest,
+    write_manifest,
+)
 from search.store.format import SEGMENT_ID_STRIDE, SEGMENTS_DIR, SegmentEntry, segment_name
 from search.vectors import IndexSpec, build_index, resolve_spec
 
@@ -571,6 +578,7 @@ def manifest_data(
         "normalisation": TEXT_NORMALISATION,
         "chunker": dict(settings.to_dict(), sentence_method=effective_sentence_method(embedder, settings)),
         "index": index_spec.to_dict(),
+        "lexical": lexical_engine(),
         "counts": {
             "articles": report.articles,
             "passages": report.passages,

@@ -27,8 +27,6 @@ from index.report import BuildReport
 from index.sources import Article
 from search.store import IndexOpenError, Manifest, open_reader, read_manifest, write_manifest
 from search.store.format import (
-    DATABASE,
-    VECTORS,
     SegmentEntry,
     read_tombstones,
 )
@@ -244,8 +242,7 @@ def link_segments(
     known: dict[str, dict[str, Any]] = {}
     files = manifest.data.get("files", {})
     for entry in entries:
-        for name in (DATABASE, VECTORS):
-            rel = entry.file(name)
+        for rel in entry.files(current):
             target = staged / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             try:

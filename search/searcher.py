@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,16 @@ import numpy as np
 from search import retrieval
 from search.model.embedder import Embedder
 from search.options import SearchOptions, check_k, validate_query
-from search.ranking import MODES, Ranking, best_sentences, final_scores
-from search.store import IndexOpenError, IndexVersion, LiveIndex, Manifest, open_version, read_manifest
+from search.ranking import MODES, Ranking, SentenceChoice, best_sentences, final_scores
+from search.store import (
+    IndexOpenError,
+    IndexVersion,
+    LiveIndex,
+    Manifest,
+    PassageRow,
+    open_version,
+    read_manifest,
+)
 
 __all__ = ["MODES", "Hit", "Ranking", "SearchOptions", "Searcher", "Timings", "search", "validate_query"]
 
@@ -240,10 +248,10 @@ class Searcher:
             return []
         reader = version.reader
         rows = reader.passages(candidate_ids)
-        sentence_ids = sorted(
-            {s for r in rows.values() for s in range(r.first_sentence, r.last_sentence + 1)}
-        )
-        sentences = best_sentences(query, qvec, rows, reader.sentences(sentence_ids))
+        # Sentence vectors take part in the score, so every candidate's best sentence is chosen; without
+        # them (``--no-sentence-vectors``) a sentence is chosen by words, for the returned hits alone.
+        with_vectors = bool(version.manifest.chunker.get("sentence_vectors", True))
+        sentences = _best_sentences(reader, query, qvec, rows.values()) if with_vectors else {}
         dense_scores = dict(dense)
         missing = [i for i in candidate_ids if i not in dense_scores and i in rows]
         if missing and options.ranking.mode != "lexical":
@@ -251,7 +259,7 @@ class Searcher:
         ranking = options.ranking
         final = final_scores(query, dense_scores, dict(lexical_hits), sentences, ranking, dict(key_hits))
         per: dict[str, int] = {}
-        hits: list[Hit] = []
+        chosen: list[int] = []
         # Equal scores are ordered by article and position, not by row id, so the order is the same in
         # every version holding the same articles (segmented or merged).
         order = sorted(
@@ -262,6 +270,14 @@ class Searcher:
             if row is None or not options.accepts(row, per):
                 continue
             per[row.article_id] = per.get(row.article_id, 0) + 1
+            chosen.append(pid)
+            if len(chosen) >= k:
+                break
+        if not with_vectors:
+            sentences = _best_sentences(reader, query, qvec, [rows[pid] for pid in chosen])
+        hits: list[Hit] = []
+        for pid in chosen:
+            row = rows[pid]
             start, end, _ = sentences.get(pid, (0, len(row.text), None))
             hits.append(
                 Hit(
@@ -283,9 +299,16 @@ class Searcher:
                     index_version=version.name,
                 )
             )
-            if len(hits) >= k:
-                break
         return hits
+
+
+def _best_sentences(
+    reader: Any, query: str, qvec: np.ndarray, rows: Iterable[PassageRow]
+) -> dict[int, SentenceChoice]:
+    """The best sentence of each of these passages (``ranking.best_sentences``), their sentences read."""
+    chosen = {row.id: row for row in rows}
+    ids = sorted({s for r in chosen.values() for s in range(r.first_sentence, r.last_sentence + 1)})
+    return best_sentences(query, qvec, chosen, reader.sentences(ids))
 
 
 _DEFAULT_SEARCHERS: dict[str, Searcher] = {}

@@ -532,7 +532,7 @@ def test_hostile_queries_do_not_change_the_index(tmp_path) -> None:
     from disk still verifies and a probe query answers exactly as before."""
     out = tmp_path / "idx"
     build([SEED_ARTICLE, FIXTURES / "news" / "small.jsonl"], out, embedder=HashEmbedder())
-    before = {p.name: p.read_bytes() for p in out.resolve().iterdir()}
+    before = {p.relative_to(out.resolve()): p.read_bytes() for p in out.resolve().rglob("*") if p.is_file()}
     searcher = Searcher.open(out, embedder=HashEmbedder())
     probe = [(h.passage_id, h.score, h.text) for h in searcher.search("بايدن بوتين", k=5)]
     assert len(probe) == 5
@@ -541,7 +541,7 @@ def test_hostile_queries_do_not_change_the_index(tmp_path) -> None:
     for query in EMPTY_AFTER_CLEANING.values():
         with pytest.raises(ValueError, match="empty"):
             searcher.search(query, k=3)
-    assert {p.name: p.read_bytes() for p in out.resolve().iterdir()} == before
+    assert {p.relative_to(out.resolve()): p.read_bytes() for p in out.resolve().rglob("*") if p.is_file()} == before
     assert read_manifest(out.resolve(), verify=True).counts["articles"] == 11
     reopened = Searcher.open(out, embedder=HashEmbedder())
     for s in (searcher, reopened):

@@ -15,6 +15,7 @@ from search.store.format import (
     read_manifest,
 )
 from search.store.live import IndexVersion, LiveIndex, open_reader, open_version
+from search.store.postings import engine_info as lexical_engine
 from search.store.reader import ArticleRow, IndexReader, PassageRow, SentenceRow
 from search.store.writer import IndexWriter, add_stored_terms, repeat_passages, write_manifest
 
@@ -33,6 +34,7 @@ __all__ = [
     "PassageRow",
     "SentenceRow",
     "add_stored_terms",
+    "lexical_engine",
     "open_reader",
     "open_version",
     "read_manifest",

@@ -34,14 +34,24 @@ class Statistics:
         return {t: self.df.get(t, 0) for t in terms}
 
 
-def score(terms: str, query: Iterable[str], stats: Statistics) -> float:
-    """BM25 of a passage (its indexed terms, space-separated) for the (distinct) query terms, as FTS5
-    would score it in an index holding exactly the live passages; 0 when it holds none of them."""
-    padded = f" {terms.replace(' ', '  ')} "  # two spaces between terms: repeats counted apart
-    norm = K1 * (1 - B + B * (terms.count(" ") + 1 if terms else 0) / stats.average_length)
-    total = 0.0
-    for term in query:
-        tf = padded.count(f" {term} ")
-        if tf:
-            total += idf(stats.passages, stats.df.get(term, 0)) * (tf * (K1 + 1)) / (tf + norm)
-    return total
+def scores(texts: Iterable[str], query: Sequence[str], stats: Statistics) -> list[float]:
+    """BM25 of each passage (its indexed terms, space-separated) for the (distinct) query terms, as FTS5
+    would score it in an index holding exactly the live passages; 0 for one holding none of them."""
+    weights = [(f" {term} ", idf(stats.passages, stats.df.get(term, 0))) for term in query]
+    average = stats.average_length
+    out: list[float] = []
+    for terms in texts:
+        padded = f" {terms.replace(' ', '  ')} "  # two spaces between terms: repeats counted apart
+        norm = K1 * (1 - B + B * (terms.count(" ") + 1 if terms else 0) / average)
+        total = 0.0
+        for pattern, weight in weights:
+            tf = padded.count(pattern)
+            if tf:
+                total += weight * (tf * (K1 + 1)) / (tf + norm)
+        out.append(total)
+    return out
+
+
+def score(terms: str, query: Sequence[str], stats: Statistics) -> float:
+    """``scores`` of one passage."""
+    return scores([terms], query, stats)[0]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search.store.postings import POSTINGS_DIR, index_files
 from search.support import sha256_file
 from search.vectors import IndexSpec
 
@@ -83,8 +84,16 @@ class SegmentEntry:
         return "." if self.name == BASE_SEGMENT else f"{SEGMENTS_DIR}/{self.name}"
 
     def file(self, name: str) -> str:
-        """The path of one of its files (``DATABASE``, ``VECTORS``) relative to the version directory."""
+        """The path of one of its files (``DATABASE``, ``VECTORS``) or directories (``POSTINGS_DIR``)
+        relative to the version directory."""
         return name if self.name == BASE_SEGMENT else f"{self.directory}/{name}"
+
+    def files(self, version_dir: Path) -> list[str]:
+        """Its files relative to the version directory: the database, the vectors and (indexes built since
+        tantivy postings) the postings' files as they are in ``version_dir``."""
+        postings_dir = self.file(POSTINGS_DIR)
+        held = [f"{postings_dir}/{p.name}" for p in index_files(version_dir / postings_dir)]
+        return [self.file(DATABASE), self.file(VECTORS), *held]
 
     def to_dict(self) -> dict[str, Any]:
         return {

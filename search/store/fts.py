@@ -39,9 +39,37 @@ MAX_SCORED = 20_000
 """Each of those two candidate sources gives at most this many passages (the first by id)."""
 
 
+TOTALS = "lexical_totals"
+"""Passages and terms of the lexical index, for indexes whose postings are tantivy's (``store.postings``):
+BM25's N and average length, which FTS5 keeps in its own averages record."""
+TOTALS_SCHEMA = f"CREATE TABLE {TOTALS} (passages INTEGER NOT NULL, terms INTEGER NOT NULL)"
+
+
 def create_table(db: sqlite3.Connection) -> None:
+    """The FTS5 table and the stored terms (indexes before tantivy postings; benchmarks and tests)."""
     db.execute(FTS_SCHEMA)
     db.execute(TERMS_SCHEMA)
+
+
+def create_terms_table(db: sqlite3.Connection) -> None:
+    """The stored terms and their totals alone: an index whose postings are tantivy's."""
+    db.execute(TERMS_SCHEMA)
+    db.execute(TOTALS_SCHEMA)
+
+
+def store_terms(db: sqlite3.Connection, rows: Sequence[tuple[int, str]]) -> None:
+    """Store ``(passage_id, space-separated terms)`` pairs."""
+    db.executemany(f"INSERT INTO {TERMS} (id, terms) VALUES (?, ?)", rows)
+
+
+def set_totals(db: sqlite3.Connection, passages: int, terms: int) -> None:
+    db.execute(f"DELETE FROM {TOTALS}")
+    db.execute(f"INSERT INTO {TOTALS} (passages, terms) VALUES (?, ?)", (passages, terms))
+
+
+def has_fts(db: sqlite3.Connection) -> bool:
+    """Whether the database holds the FTS5 table (indexes built before tantivy postings)."""
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
 
 
 def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemmer: str) -> None:
@@ -54,7 +82,7 @@ def add_terms(db: sqlite3.Connection, rows: Sequence[tuple[int, Sequence[str]]])
     joined = [(pid, " ".join(terms)) for pid, terms in rows]
     db.executemany("INSERT INTO passages_fts (rowid, terms) VALUES (?, ?)", joined)
     if has_terms(db):
-        db.executemany(f"INSERT INTO {TERMS} (id, terms) VALUES (?, ?)", joined)
+        store_terms(db, joined)
 
 
 def has_terms(db: sqlite3.Connection) -> bool:
@@ -88,7 +116,11 @@ def _varints(blob: bytes) -> list[int]:
 
 
 def totals(db: sqlite3.Connection) -> tuple[int, int]:
-    """``(passages, terms)`` of the lexical index, from FTS5's averages record (what its BM25 uses)."""
+    """``(passages, terms)`` of the lexical index: the recorded totals, or FTS5's averages record (what its
+    BM25 uses)."""
+    if not has_fts(db):
+        recorded = db.execute(f"SELECT passages, terms FROM {TOTALS}").fetchone()
+        return (int(recorded[0]), int(recorded[1])) if recorded else (0, 0)
     row = db.execute("SELECT block FROM passages_fts_data WHERE id = 1").fetchone()
     if row is None or not row[0]:
         return 0, 0

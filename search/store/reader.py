@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.stemming import match_terms
-from search.store import fts, keys
+from search.stemming import match_terms, query_terms
+from search.store import bm25, fts, keys, postings
 from search.support import in_batches
 
 
@@ -60,8 +60,19 @@ class ArticleRow:
     extra: dict[str, Any]
 
 
+CANDIDATE_MARGIN = 50
+"""tantivy ranks by Lucene's IDF, the scores by FTS5's: it is asked for ``k + max(k / 2, this)`` passages,
+so that the best ``k`` by FTS5's formula are among them (196k real passages, k = 100: 99.5% of the top 100,
+all of the top 10; docs/lexical.md)."""
+MAX_KEPT_TERMS = 200_000
+"""Term passage counts a reader keeps (an index version never changes, so they stay true)."""
+
+
 class IndexReader:
     """Read-only access to one index database; safe to share between threads (calls are serialised).
+
+    The lexical index is the tantivy index beside the database (``store.postings``), or, in indexes built
+    before it, the database's FTS5 table (``store.fts``).
 
     Args:
         path: the ``passages.sqlite`` file.
@@ -73,6 +84,12 @@ class IndexReader:
         self._lock = threading.Lock()
         self.stemmer = stemmer
         self._term_stats = fts.TermStats(self._db)
+        postings_dir = path.parent / postings.POSTINGS_DIR
+        self._postings = (
+            postings.PostingsSearcher(postings_dir) if (postings_dir / "meta.json").is_file() else None
+        )
+        self._df: dict[str, int] = {}
+        self._totals: tuple[int, int] | None = None
         self._key_stats: keys.KeyStats | None = None
         self._has_keys: bool | None = None
         self._has_terms: bool | None = None
@@ -202,6 +219,11 @@ class IndexReader:
                 for table in ("articles", "passages", "sentences")
             }
 
+    @property
+    def exact_lexical(self) -> bool:
+        """Whether lexical candidates are the exact BM25 top-k (tantivy postings), not FTS5's pruned ones."""
+        return self._postings is not None
+
     def lexical(
         self,
         query: str,
@@ -210,28 +232,76 @@ class IndexReader:
         candidates: Sequence[int] = (),
         stats: Any = None,
     ) -> list[tuple[int, float]]:
-        """Top-``k`` ``(passage_id, bm25)`` for a query (see ``fts.search``). A segment of a larger index
-        is given the ``stats`` (passage counts) of the whole index, so it picks the candidates one index
-        would."""
+        """Top-``k`` ``(passage_id, bm25)`` for a query over the passages the lexical index finds and the
+        ``candidates`` (e.g. the dense retriever's). A segment of a larger index is given the ``stats``
+        (``bm25.Statistics``) of the whole index, so its scores are the whole index's.
+
+        With tantivy postings, their top ``k`` by BM25 are scored again with ``bm25.score`` (FTS5's
+        formula, which the fusion weights were chosen with) over every query term; in older indexes,
+        FTS5 scores its pruned candidates itself (``fts.search``)."""
+        if self._postings is None:
+            with self._lock:
+                return fts.search(
+                    self._db, query, k, self.stemmer, candidates=candidates, stats=stats or self._term_stats
+                )
+        terms = query_terms(query, self.stemmer)
+        if not terms or k < 1:
+            return []
+        stats = stats or self.statistics(terms)
+        held = [t for t in terms if stats.df.get(t)]
+        # A term in half the passages or more scores 1e-6 (``bm25.idf``): left out, unless all are such.
+        held = [t for t in held if 2 * stats.df[t] < stats.passages] or held
+        if not held:
+            return []
         with self._lock:
-            return fts.search(
-                self._db,
-                query,
-                k,
-                self.stemmer,
-                candidates=candidates,
-                stats=stats or self._term_stats,
-            )
+            # More than ``k`` by tantivy's BM25 (Lucene's IDF), so that the best ``k`` by FTS5's formula
+            # are among them; of the given candidates, those holding a term.
+            found = self._postings.top(held, k + max(k // 2, CANDIDATE_MARGIN))
+            seen = set(found)
+            given = self._postings.matching(held, [i for i in candidates if i not in seen])
+        return self.bm25_scores(held, [*found, *given], stats)[:k]
+
+    def statistics(self, terms: Sequence[str]) -> bm25.Statistics:
+        """BM25 statistics of this database's passages for ``terms``."""
+        passages, tokens = self.lexical_totals()
+        return bm25.Statistics(passages, tokens, self.term_frequencies(terms))
+
+    def bm25_scores(
+        self,
+        terms: Sequence[str],
+        ids: Sequence[int],
+        stats: bm25.Statistics,
+        deleted: frozenset[int] = frozenset(),
+    ) -> list[tuple[int, float]]:
+        """``bm25.score`` of the given passages (``deleted`` ones left out) that hold any of ``terms``, best
+        first (ties: lower id first, as FTS5)."""
+        held = self.passage_terms([i for i in dict.fromkeys(ids) if i not in deleted])
+        scored = [
+            (pid, value) for pid, value in zip(held, bm25.scores(held.values(), terms, stats)) if value > 0
+        ]
+        return sorted(scored, key=lambda x: (-x[1], x[0]))
 
     def lexical_totals(self) -> tuple[int, int]:
         """``(passages, terms)`` of the lexical index (BM25's N and total document length)."""
         with self._lock:
-            return fts.totals(self._db)
+            if self._totals is None:
+                self._totals = fts.totals(self._db)
+            return self._totals
 
     def term_frequencies(self, terms: Sequence[str], cap: int | None = None) -> dict[str, int]:
-        """How many passages hold each term, up to ``cap`` (``fts.TermStats.frequencies``)."""
+        """How many passages hold each term, up to ``cap`` (``fts.TermStats.frequencies``; exact counts from
+        tantivy postings)."""
         with self._lock:
-            return self._term_stats.frequencies(terms, cap)
+            if self._postings is None:
+                return self._term_stats.frequencies(terms, cap)
+            if len(self._df) > MAX_KEPT_TERMS:
+                self._df.clear()
+            for term in terms:
+                if term not in self._df:
+                    self._df[term] = self._postings.doc_freq(term)
+            # Capped as FTS5 counts (``fts.TermStats``): past half the passages a term's IDF is its floor.
+            cap = self._postings.passages // 2 + 1 if cap is None else cap
+            return {t: min(cap, self._df[t]) for t in terms}
 
     def passage_terms(self, ids: Sequence[int]) -> dict[int, str]:
         """The indexed terms of each passage, space-separated: stored ones, or (indexes built before they
@@ -268,6 +338,9 @@ class IndexReader:
         """BM25 of the given passages for a query, best first."""
         if not ids:
             return []
+        if self._postings is not None:
+            terms = query_terms(query, self.stemmer)
+            return self.bm25_scores(terms, ids, self.statistics(terms)) if terms else []
         with self._lock:
             return fts.search(self._db, query, len(ids), self.stemmer, within=ids)
 

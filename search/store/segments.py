@@ -226,16 +226,14 @@ class SegmentedReader:
         """BM25 of the passages holding any of ``terms``, best first (ties: lower id first, as FTS5)."""
         scored: Scored = []
         for seg, members in self._grouped(dict.fromkeys(ids)):
-            for pid, text in seg.reader.passage_terms([i for i in members if i not in seg.deleted]).items():
-                value = bm25.score(text, terms, stats)
-                if value > 0:
-                    scored.append((pid, value))
+            scored += seg.reader.bm25_scores(terms, members, stats, seg.deleted)
         return sorted(scored, key=lambda x: (-x[1], x[0]))
 
     def lexical(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
-        """Top-``k`` ``(passage_id, bm25)``: every segment's top ``k`` over the terms ``fts.search`` would
-        score in one index of the live passages (``fts.search``, each with its own candidates), scored again
-        with the live index's statistics."""
+        """Top-``k`` ``(passage_id, bm25)`` with the live index's statistics: every segment's top ``k``
+        (``IndexReader.lexical``, each with its own candidates), merged. Segments with tantivy postings
+        score every query term already; FTS5 segments give the candidates over the terms ``fts.search``
+        would score in one index of the live passages, which are scored again here."""
         terms = query_terms(query, self.stemmer)
         if not terms or k < 1:
             return []
@@ -243,19 +241,21 @@ class SegmentedReader:
         present, scored_terms = fts.scored_terms(terms, dict(stats.df), stats.passages)
         if not present:
             return []
+        # As one tantivy index scores (``IndexReader.lexical``): terms in half the passages or more, which
+        # BM25 gives 1e-6, are left out unless all are such.
+        scored_terms = [t for t in scored_terms if 2 * stats.df[t] < stats.passages] or scored_terms
         given = {seg.number: ids for seg, ids in self._grouped(candidates)}
+        exact = all(seg.reader.exact_lexical for seg in self.segments)
         found: list[int] = list(candidates)
+        hits: Scored = []
         for seg in self.segments:
             mine = given.get(seg.number, [])
-            hits = seg.reader.lexical(query, k + min(len(seg.deleted), k), candidates=mine, stats=stats)
-            found += [pid for pid, _ in hits]
+            part = seg.reader.lexical(query, k + min(len(seg.deleted), k), candidates=mine, stats=stats)
+            hits += [hit for hit in part if hit[0] not in seg.deleted]
+            found += [pid for pid, _ in part]
+        if exact:
+            return sorted(hits, key=lambda x: (-x[1], x[0]))[:k]
         return self._rescored(scored_terms, found, stats)[:k]
-
-    def lexical_within(self, query: str, ids: Sequence[int]) -> Scored:
-        terms = query_terms(query, self.stemmer)
-        if not terms or not ids:
-            return []
-        return self._rescored(terms, ids, self._statistics(terms))
 
     # ------------------------------------------------------------------ cross-script keys
     @property

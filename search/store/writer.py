@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from search.stemming import match_terms
-from search.store import fts, keys
+from search.store import fts, keys, postings
 from search.store.format import (
     DATABASE,
     FORMAT_VERSION,
@@ -43,7 +43,9 @@ class IndexWriter:
         self._next = {"articles": id_base + 1, "sentences": id_base + 1, "passages": id_base + 1}
         self._db = sqlite3.connect(directory / DATABASE)
         self._db.executescript(SCHEMA)
-        fts.create_table(self._db)
+        fts.create_terms_table(self._db)
+        self._postings = postings.PostingsWriter(directory / postings.POSTINGS_DIR)
+        self._lexical_totals = [0, 0]  # passages, terms
 
     def _id(self, table: str) -> int:
         row_id = self._next[table]
@@ -129,8 +131,12 @@ class IndexWriter:
         return int(cur.lastrowid)
 
     def add_lexical(self, rows: Sequence[tuple[int, str]]) -> None:
-        """Index ``(passage_id, text)`` pairs for BM25."""
-        fts.add_passages(self._db, rows, self.stemmer)
+        """Index ``(passage_id, text)`` pairs for BM25: their terms stored, and in the tantivy index."""
+        joined = [(pid, " ".join(match_terms(text, self.stemmer))) for pid, text in rows]
+        fts.store_terms(self._db, joined)
+        self._postings.add(joined)
+        self._lexical_totals[0] += len(joined)
+        self._lexical_totals[1] += sum(terms.count(" ") + 1 for _, terms in joined if terms)
 
     def add_key_tables(self, common: Sequence[str]) -> None:
         """Create the cross-script key tables (``store.keys``); ``common`` words never give name keys."""
@@ -150,6 +156,10 @@ class IndexWriter:
             )
 
     def close(self) -> None:
+        """Commit the lexical index and its totals, and close the database."""
+        with self._db:
+            fts.set_totals(self._db, *self._lexical_totals)
+        self._postings.finish()
         self._db.close()
 
     def write_vectors(self, index: Any) -> None:
@@ -187,7 +197,7 @@ def write_manifest(
             encoding="utf-8",
         )
         data["tombstoned"] = sum(len(keys) for keys in (tombstones or {}).values())
-    names = [entry.file(name) for entry in Manifest(data).segments for name in (DATABASE, VECTORS)]
+    names = [name for entry in Manifest(data).segments for name in entry.files(directory)]
     names += [TOMBSTONES] if segmented else []
     known = known or {}
     data["files"] = {name: known.get(name) or file_checksum(directory / name) for name in names}
@@ -202,8 +212,9 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
     cols = [r[1] for r in db.execute("PRAGMA table_info(passages)") if r[1] != "id"]
     names = ", ".join(f'"{c}"' for c in cols)
     base = db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
-    has_fts = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
+    has_fts = fts.has_fts(db)
     has_keys = keys.has_tables(db)
+    postings_dir = path.parent / postings.POSTINGS_DIR
     rows: list[tuple[str, str]] = []
     if has_fts or has_keys:
         rows = db.execute(
@@ -213,7 +224,14 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
     if has_keys:
         common = frozenset(keys.common_words(db))
         stored_keys = [keys.passage_keys(f"{title}\n{text}", common) for title, text in rows]
+    terms: list[str] = []
+    extra: postings.PostingsWriter | None = None
+    if not has_fts and postings_dir.is_dir():
+        stored = fts.stored_terms(db, list(range(1, base + 1)))
+        terms = [stored.get(i, "") for i in range(1, base + 1)]
+        extra = postings.PostingsWriter(postings_dir, existing=True)
     have = base
+    added_terms = 0
     with db:
         while have < n:
             take = min(base, n - have)
@@ -221,9 +239,19 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
             copies = [(have + i + 1, f"{rows[i][0]}\n{rows[i][1]}") for i in range(take)]
             if has_fts:
                 fts.add_passages(db, copies, stemmer)
+            if extra is not None:
+                copied = [(have + i + 1, terms[i]) for i in range(take)]
+                fts.store_terms(db, copied)
+                extra.add(copied)
+                added_terms += sum(t.count(" ") + 1 for _, t in copied if t)
             if has_keys:
                 keys.add_keys(db, [(have + i + 1, stored_keys[i]) for i in range(take)])
             have += take
+        if extra is not None:
+            passages, tokens = fts.totals(db)
+            fts.set_totals(db, passages + have - base, tokens + added_terms)
+    if extra is not None:
+        extra.finish()
     db.close()
 
 
