@@ -713,9 +713,10 @@ def _latencies(index, queries: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]
 
 
 def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec: IndexSpec) -> Path:
-    """An index directory with ``n`` passages: the real database, its passage rows repeated up to ``n``
-    (so SQLite lookups see a database of that size), and the given FAISS file."""
-    from search.store import DATABASE, MANIFEST, VECTORS, repeat_passages, write_manifest
+    """An index directory with ``n`` passages: the real database and lexical postings, its passage rows
+    repeated up to ``n`` (so lookups see an index of that size; the copies have ids past the real ones),
+    and the given FAISS file."""
+    from search.store import DATABASE, MANIFEST, POSTINGS_DIR, VECTORS, repeat_passages, write_manifest
 
     real_dir = real.index_dir.resolve()
     db_dir = work / f"db-{real_dir.name}-{n}"
@@ -723,6 +724,8 @@ def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec:
         log(f"  making a {n}-passage database from the real one (repeated rows, once)")
         tmp = Path(tempfile.mkdtemp(prefix=".db-", dir=work))
         shutil.copyfile(real_dir / DATABASE, tmp / DATABASE)
+        if (real_dir / POSTINGS_DIR).is_dir():
+            shutil.copytree(real_dir / POSTINGS_DIR, tmp / POSTINGS_DIR)
         repeat_passages(tmp / DATABASE, n, real.stemmer)
         os.rename(tmp, db_dir)
     out = work / "dirs" / f"{vectors_path.stem}"
@@ -730,6 +733,8 @@ def scaled_index_dir(real: Corpus, work: Path, n: int, vectors_path: Path, spec:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     os.link(db_dir / DATABASE, out / DATABASE)
+    if (db_dir / POSTINGS_DIR).is_dir():
+        shutil.copytree(db_dir / POSTINGS_DIR, out / POSTINGS_DIR, copy_function=os.link)
     shutil.copyfile(vectors_path, out / VECTORS)
     manifest = json.loads((real_dir / MANIFEST).read_text(encoding="utf-8"))
     manifest["index"] = spec.to_dict()

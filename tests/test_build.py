@@ -42,7 +42,9 @@ def test_manifest_records_model_normalisation_and_checksums(seed_index, embedder
     assert data["index"]["kind"] == "flat"
     assert data["counts"]["articles"] == 11
     assert data["lexical"]["engine"] == "tantivy"
-    postings = {f"postings/{p.name}" for p in (seed_index / "postings").iterdir() if not p.name.endswith(".lock")}
+    postings = {
+        f"postings/{p.name}" for p in (seed_index / "postings").iterdir() if not p.name.endswith(".lock")
+    }
     assert "postings/meta.json" in postings
     assert set(data["files"]) == {"passages.sqlite", "vectors.faiss", *postings}
     assert all(len(f["sha256"]) == 64 for f in data["files"].values())

@@ -541,7 +541,9 @@ def test_hostile_queries_do_not_change_the_index(tmp_path) -> None:
     for query in EMPTY_AFTER_CLEANING.values():
         with pytest.raises(ValueError, match="empty"):
             searcher.search(query, k=3)
-    assert {p.relative_to(out.resolve()): p.read_bytes() for p in out.resolve().rglob("*") if p.is_file()} == before
+    assert {
+        p.relative_to(out.resolve()): p.read_bytes() for p in out.resolve().rglob("*") if p.is_file()
+    } == before
     assert read_manifest(out.resolve(), verify=True).counts["articles"] == 11
     reopened = Searcher.open(out, embedder=HashEmbedder())
     for s in (searcher, reopened):

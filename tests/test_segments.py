@@ -19,7 +19,6 @@ from index.update import MAX_SEGMENTS, Merge, merge_plan, merge_segments
 from search.searcher import Searcher
 from search.store import DATABASE, IndexReader, open_version, read_manifest
 from search.store.format import TOMBSTONES, read_tombstones, segment_name
-from search.store.segments import SegmentedReader
 from tests.fakes import HashEmbedder
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -152,7 +151,7 @@ def test_tantivy_top_k_is_the_exact_bm25_top_k(pair, corpus, monkeypatch):
     for q in tasks[1].queries[:300]:
         terms = query_terms(q.text, "light2")
         stats = reader.statistics(terms)
-        scored = [t for t in terms if 0 < stats.df[t] and 2 * stats.df[t] < stats.passages] or terms
+        scored = [t for t in terms if stats.df[t] > 0 and 2 * stats.df[t] < stats.passages] or terms
         exact = reader.bm25_scores(scored, every, stats)
         assert reader.lexical(q.text, 10) == exact[:10], q.text
     # Given candidates are scored when they hold a query term, whatever tantivy's own top k holds.

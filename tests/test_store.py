@@ -92,3 +92,27 @@ def test_passage_ids_come_from_the_inserts(index_dir):
     ids = sorted(int(i) for i in faiss.vector_to_array(index.id_map))
     assert ids == sorted(reader.passages(ids))
     assert len(ids) == reader.counts()["passages"]
+
+
+def test_repeated_passages_reach_the_lexical_index_as_copies(index_dir):
+    """The bench's ``repeat_passages`` copies rows into the database, the stored terms, the totals and the
+    tantivy postings, under ids past the real ones: three times the passages hold three times each term."""
+    from search.stemming import query_terms
+    from search.store import IndexReader, repeat_passages
+
+    reader = IndexReader(index_dir / DATABASE, "light2")
+    n, tokens = reader.lexical_totals()
+    terms = query_terms(ARTICLES[0]["title"], "light2")
+    df = reader.term_frequencies(terms, cap=10**9)
+    first = reader.lexical(ARTICLES[0]["title"], 3)
+    reader.close()
+    repeat_passages(index_dir / DATABASE, 3 * n, "light2")
+    reader = IndexReader(index_dir / DATABASE, "light2")
+    assert reader.lexical_totals() == (3 * n, 3 * tokens)
+    assert reader.term_frequencies(terms, cap=10**9) == {t: 3 * c for t, c in df.items()}
+    hits = reader.lexical(ARTICLES[0]["title"], 9)
+    # The best passage and its two copies tie, first by id; copies have ids past the real ones.
+    best = first[0][0]
+    assert [pid for pid, _ in hits[:3]] == [best, best + n, best + 2 * n]
+    assert len({round(s, 9) for _, s in hits[:3]}) == 1
+    reader.close()

@@ -15,6 +15,7 @@ from search.store.format import (
     read_manifest,
 )
 from search.store.live import IndexVersion, LiveIndex, open_reader, open_version
+from search.store.postings import POSTINGS_DIR
 from search.store.postings import engine_info as lexical_engine
 from search.store.reader import ArticleRow, IndexReader, PassageRow, SentenceRow
 from search.store.writer import IndexWriter, add_stored_terms, repeat_passages, write_manifest
@@ -23,6 +24,7 @@ __all__ = [
     "DATABASE",
     "FORMAT_VERSION",
     "MANIFEST",
+    "POSTINGS_DIR",
     "VECTORS",
     "ArticleRow",
     "IndexOpenError",
