@@ -370,3 +370,33 @@ def test_ann_recall_measures_the_index_against_exact_search(tmp_path, monkeypatc
     assert result["kinds"] == ["ivf-sq8"] and result["queries"] == 2380
     one, every = result["sweep"]["1"], result["sweep"]["1000"]
     assert every >= 0.97 and one < every - 0.2
+
+
+def test_real_scale_grows_an_index_with_marked_repeats(tmp_path, monkeypatch, capsys):
+    """``python -m index.real_scale`` grows a real index to 3x its passages: the FAISS index holds the real
+    vectors and synthetic ones, the database and postings the real rows and repeats under later ids, and
+    the repeats are found by lexical search (they tie with the passages they copy) and counted apart."""
+    from index.datasets import SHARED_DATA
+    from index.eval import xquad
+    from index.real_scale import main as scale_main
+    from search.store import open_version
+
+    if not (SHARED_DATA / "xquad").is_dir():
+        pytest.skip("needs ../shared/data/xquad")
+    paragraphs, _ = xquad(SHARED_DATA)
+    src = write_jsonl(tmp_path / "a.jsonl", paragraphs[:60])
+    fake_model(monkeypatch)
+    out, cache = tmp_path / "real", tmp_path / "cache"
+    assert main(["--out", str(out), str(src), "--cache-dir", str(cache), "--quiet"]) == 0
+    n = open_version(out.resolve()).reader.counts()["passages"]
+    work = tmp_path / "work"
+    args = ["--index", str(out), "--size", str(3 * n), "--kind", "flat", "--work", str(work), "--no-probe"]
+    assert scale_main([*args, "--cache-dir", str(cache), "--json-out", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert (result["real_passages"], result["repeated_rows"]) == (n, 2 * n)
+    assert result["faiss"]["recall@10"] > 0.999  # flat: exact (up to ties at the 10th place)
+    (grown,) = (work / "dirs").iterdir()
+    version = open_version(grown, verify=True)
+    assert version.vectors.ntotal == 3 * n and version.reader.lexical_totals()[0] == 3 * n
+    shares = result["repeat_share_of_top10"]
+    assert shares["lexical"] > 0.2 and 0 <= shares["dense"] <= 1
