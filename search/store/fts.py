@@ -1,4 +1,4 @@
-"""The lexical index inside the database: SQLite FTS5 over stemmed terms, and its BM25 queries."""
+"""Lexical tables in the database: stored terms, totals, and the FTS5 index of indexes before tantivy."""
 
 from __future__ import annotations
 

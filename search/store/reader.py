@@ -221,7 +221,8 @@ class IndexReader:
 
     @property
     def exact_lexical(self) -> bool:
-        """Whether lexical candidates are the exact BM25 top-k (tantivy postings), not FTS5's pruned ones."""
+        """Whether lexical hits are scored over every query term that counts (tantivy postings), not over
+        the terms FTS5's pruning keeps."""
         return self._postings is not None
 
     def lexical(
@@ -236,9 +237,10 @@ class IndexReader:
         ``candidates`` (e.g. the dense retriever's). A segment of a larger index is given the ``stats``
         (``bm25.Statistics``) of the whole index, so its scores are the whole index's.
 
-        With tantivy postings, their top ``k`` by BM25 are scored again with ``bm25.score`` (FTS5's
-        formula, which the fusion weights were chosen with) over every query term; in older indexes,
-        FTS5 scores its pruned candidates itself (``fts.search``)."""
+        With tantivy postings, their best ``k + max(k / 2, CANDIDATE_MARGIN)`` and the candidates holding a
+        query term are scored with ``bm25.scores`` (FTS5's formula, which the fusion weights were chosen
+        with) over the query's terms; in older indexes, FTS5 scores its pruned candidates itself
+        (``fts.search``)."""
         if self._postings is None:
             with self._lock:
                 return fts.search(
