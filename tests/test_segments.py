@@ -190,6 +190,34 @@ def test_segments_rank_as_one_index_of_the_same_articles(pair, corpus, mode):
     assert round(rr_a / len(queries), 3) == round(rr_b / len(queries), 3)
 
 
+@pytest.mark.parametrize("mode", ["lexical", "hybrid"])
+def test_search_within_an_article_ranks_as_in_one_index(pair, corpus, mode):
+    """Ranking one article's passages (the article view) gives the whole index's scores in the segmented
+    one, articles of the base and of update segments alike. (Without the cross-script keys: their weights
+    over segments differ from the whole index's in the fifth decimal.)"""
+    from search.ranking import Ranking
+
+    whole, segmented = pair
+    _, tasks = corpus
+    embedder = HashEmbedder()
+    a, b = Searcher.open(whole, embedder=embedder), Searcher.open(segmented, embedder=embedder)
+    checked = 0
+    for q in tasks[1].queries[::40]:
+        gold = article_id(q.gold_url, "", "")
+        ours, theirs = (
+            [
+                (h.passage_start, round(h.score, 9))
+                for h in s.search(
+                    q.text, 10, article_id=gold, ranking=Ranking(mode=mode, crossscript_weight=0)
+                )
+            ]
+            for s in (a, b)
+        )
+        assert ours == theirs, q.text
+        checked += bool(ours)
+    assert checked >= 20
+
+
 def test_deleted_articles_are_never_returned(pair):
     _, segmented = pair
     searcher = Searcher.open(segmented, embedder=HashEmbedder())

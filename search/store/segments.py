@@ -257,6 +257,12 @@ class SegmentedReader:
             return sorted(hits, key=lambda x: (-x[1], x[0]))[:k]
         return self._rescored(scored_terms, found, stats)[:k]
 
+    def lexical_within(self, query: str, ids: Sequence[int]) -> Scored:
+        terms = query_terms(query, self.stemmer)
+        if not terms or not ids:
+            return []
+        return self._rescored(terms, ids, self._statistics(terms))
+
     # ------------------------------------------------------------------ cross-script keys
     @property
     def has_keys(self) -> bool:
