@@ -150,70 +150,33 @@ class Fts5FullEngine(Fts5Engine):
 
 
 class TantivyEngine:
-    """tantivy: our terms through its whitespace tokenizer, BM25 top-k over SHOULD term queries."""
+    """tantivy: our terms through its whitespace tokenizer, BM25 top-k over SHOULD term queries; the
+    product's own postings (``search.store.postings``), without its second scoring."""
 
     name = "tantivy"
     DIR = "tantivy"
     MODULES = ("tantivy",)
-    FIELD = "terms"
-
-    @staticmethod
-    def schema():
-        import tantivy
-
-        builder = tantivy.SchemaBuilder()
-        builder.add_text_field(
-            TantivyEngine.FIELD, stored=False, tokenizer_name="whitespace", index_option="freq"
-        )
-        builder.add_unsigned_field("id", stored=False, indexed=False, fast=True)
-        return builder.build()
 
     @classmethod
     def build(cls, directory: Path, docs: Iterable[tuple[int, Sequence[str]]]) -> dict[str, Any]:
-        import tantivy
+        from search.store.postings import PostingsSearcher, PostingsWriter
 
-        path = directory / cls.DIR
-        path.mkdir(parents=True, exist_ok=True)
-        index = tantivy.Index(cls.schema(), path=str(path))
-        # One thread, as FTS5 builds on one; 256 MB of writer heap.
-        writer = index.writer(heap_size=256_000_000, num_threads=1)
+        writer = PostingsWriter(directory / cls.DIR)
         for pid, terms in docs:
-            doc = tantivy.Document()
-            doc.add_unsigned("id", int(pid))
-            doc.add_text(cls.FIELD, " ".join(terms))
-            writer.add_document(doc)
-        writer.commit()
-        writer.wait_merging_threads()
-        index.reload()
-        return {"segments": index.searcher().num_segments}
+            writer.add([(pid, " ".join(terms))])
+        writer.finish()
+        return {"segments": PostingsSearcher(directory / cls.DIR).segments}
 
     def __init__(self, directory: Path) -> None:
-        import tantivy
+        from search.store.postings import PostingsSearcher
 
-        self._tantivy = tantivy
-        self.index = tantivy.Index.open(str(directory / self.DIR))
-        self.schema = self.index.schema
-        self.searcher = self.index.searcher()
+        self.postings: Any = PostingsSearcher(directory / self.DIR)
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
-        tv = self._tantivy
-        terms = query_terms(query, STEMMER)
-        if not terms:
-            return []
-        clauses = [tv.Query.term_query(self.schema, self.FIELD, t) for t in terms]
-        q = (
-            clauses[0]
-            if len(clauses) == 1
-            else tv.Query.boolean_query([(tv.Occur.Should, c) for c in clauses])
-        )
-        hits = self.searcher.search(q, limit=k, count=False).hits
-        if not hits:
-            return []
-        ids = self.searcher.fast_field_values("id", [addr for _, addr in hits])
-        return [(int(pid), float(score)) for (score, _), pid in zip(hits, ids)]
+        return self.postings.top(query_terms(query, STEMMER), k)
 
     def close(self) -> None:
-        self.searcher = None
+        self.postings = None
 
 
 class Bm25sEngine:

@@ -50,8 +50,3 @@ def scores(texts: Iterable[str], query: Sequence[str], stats: Statistics) -> lis
                 total += weight * (tf * (K1 + 1)) / (tf + norm)
         out.append(total)
     return out
-
-
-def score(terms: str, query: Sequence[str], stats: Statistics) -> float:
-    """``scores`` of one passage."""
-    return scores([terms], query, stats)[0]

@@ -2,7 +2,7 @@
 
 tantivy (Rust, Lucene-like) answers a query's top-k with block-max WAND over exact BM25, where SQLite FTS5
 scores every passage it visits (docs/lexical.md). It gives candidates and term counts; the scores the
-ranking fuses stay ``bm25.score`` over the stored terms, with FTS5's formula (``search.store.reader``).
+ranking fuses stay ``bm25.scores`` over the stored terms, with FTS5's formula (``search.store.reader``).
 Indexes built before it keep their FTS5 table (``search.store.fts``).
 """
 
@@ -89,6 +89,7 @@ class PostingsSearcher:
         self._schema = index.schema
         self._searcher = index.searcher()
         self.passages = int(self._searcher.num_docs)
+        self.segments = int(self._searcher.num_segments)  # tantivy's own, within this index
 
     def _any_of(self, terms: Sequence[str]) -> Any:
         tv = self._tv
@@ -99,18 +100,19 @@ class PostingsSearcher:
             else tv.Query.boolean_query([(tv.Occur.Should, c) for c in clauses])
         )
 
-    def _ids(self, query: Any, k: int) -> list[int]:
+    def _hits(self, query: Any, k: int) -> list[tuple[int, float]]:
         hits = self._searcher.search(query, limit=k, count=False).hits
         if not hits:
             return []
-        return [int(i) for i in self._searcher.fast_field_values(ID_FIELD, [addr for _, addr in hits])]
+        ids = self._searcher.fast_field_values(ID_FIELD, [addr for _, addr in hits])
+        return [(int(pid), float(score)) for (score, _), pid in zip(hits, ids)]
 
-    def top(self, terms: Sequence[str], k: int) -> list[int]:
-        """The ``k`` passages with the best BM25 (tantivy's: Lucene's IDF) over any of ``terms``, best
-        first."""
+    def top(self, terms: Sequence[str], k: int) -> list[tuple[int, float]]:
+        """The ``k`` passages with the best BM25 over any of ``terms``, best first, with that score
+        (tantivy's: Lucene's IDF)."""
         if not terms or k < 1:
             return []
-        return self._ids(self._any_of(terms), k)
+        return self._hits(self._any_of(terms), k)
 
     def matching(self, terms: Sequence[str], ids: Sequence[int]) -> list[int]:
         """Those of ``ids`` that hold any of ``terms``."""
@@ -119,7 +121,7 @@ class PostingsSearcher:
         tv = self._tv
         within = tv.Query.term_set_query(self._schema, ID_FIELD, [int(i) for i in ids])
         query = tv.Query.boolean_query([(tv.Occur.Must, within), (tv.Occur.Must, self._any_of(terms))])
-        return self._ids(query, len(ids))
+        return [pid for pid, _ in self._hits(query, len(ids))]
 
     def doc_freq(self, term: str) -> int:
         """How many passages hold ``term``."""

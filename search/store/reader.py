@@ -258,7 +258,7 @@ class IndexReader:
         with self._lock:
             # More than ``k`` by tantivy's BM25 (Lucene's IDF), so that the best ``k`` by FTS5's formula
             # are among them; of the given candidates, those holding a term.
-            found = self._postings.top(held, k + max(k // 2, CANDIDATE_MARGIN))
+            found = [pid for pid, _ in self._postings.top(held, k + max(k // 2, CANDIDATE_MARGIN))]
             seen = set(found)
             given = self._postings.matching(held, [i for i in candidates if i not in seen])
         return self.bm25_scores(held, [*found, *given], stats)[:k]
@@ -275,7 +275,7 @@ class IndexReader:
         stats: bm25.Statistics,
         deleted: frozenset[int] = frozenset(),
     ) -> list[tuple[int, float]]:
-        """``bm25.score`` of the given passages (``deleted`` ones left out) that hold any of ``terms``, best
+        """``bm25.scores`` of the given passages (``deleted`` ones left out) that hold any of ``terms``, best
         first (ties: lower id first, as FTS5)."""
         held = self.passage_terms([i for i in dict.fromkeys(ids) if i not in deleted])
         scored = [
