@@ -659,7 +659,7 @@ def bench_index(
     return results
 
 
-SWEEP = {"efSearch": (128, 256, 512, 768, 1024), "nprobe": (32, 64, 128, 256, 512)}
+SWEEP = {"efSearch": (128, 256, 512, 768, 1024), "nprobe": (32, 64, 128, 192, 256, 384, 512)}
 
 
 def _sweep(index, queries: np.ndarray, truth: np.ndarray) -> list[dict[str, Any]]:

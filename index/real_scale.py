@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     vectors = np.concatenate([real, synthetic_vectors(real, args.size - n)])
     work = (args.work or cache_dir / "bench" / "real-scale").resolve()
     (work / "faiss").mkdir(parents=True, exist_ok=True)
-    per_kind = bench_index(vectors, queries, [args.kind], {}, work / "faiss", sweep=False)
+    per_kind = bench_index(vectors, queries, [args.kind], {}, work / "faiss")
     del vectors
     entry = per_kind[args.kind]
 

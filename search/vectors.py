@@ -40,14 +40,20 @@ NPROBE_FLOOR = 128
 """Lists an IVF search scans at least."""
 
 NPROBE_LIST_SHARE = 6
-"""Past ``NPROBE_FLOOR``, an IVF search scans one list in this many. Measured on real passage vectors
-(195k real news passages, 1,768 lists, XQuAD's questions; docs/bench.md): recall@10 0.923 at 128 lists,
-0.948 at 192, 0.960 at 256 and 0.965 at 296 (one in six)."""
+"""Past ``NPROBE_FLOOR``, an IVF search scans one list in this many, up to ``NPROBE_CEILING``. Measured on
+real passage vectors (195k real news passages, 1,768 lists, XQuAD's questions; docs/bench.md): recall@10
+0.923 at 128 lists, 0.948 at 192, 0.960 at 256 and 0.965 at 296 (one in six)."""
+
+NPROBE_CEILING = 320
+"""Lists an IVF search scans at most: scan time grows with them (a million passages, 4,000 lists: 10.9 ms
+at 256, 15.3 at 384, 25 at 667 on 2 cores), recall much less (the same index with its 195k real passages
+and 805k synthetic ones, XQuAD's questions: 0.954 at 256, 0.966 at 384, 0.976 at 667; docs/bench.md)."""
 
 
 def ivf_nprobe_for(nlist: int) -> int:
     """The lists an IVF index of ``nlist`` lists scans per query, so recall@10 stays >= 0.95 as it grows."""
-    return max(1, min(nlist, max(NPROBE_FLOOR, math.ceil(nlist / NPROBE_LIST_SHARE))))
+    share = min(NPROBE_CEILING, math.ceil(nlist / NPROBE_LIST_SHARE))
+    return max(1, min(nlist, max(NPROBE_FLOOR, share)))
 
 
 @dataclass(frozen=True)

@@ -121,10 +121,11 @@ def test_auto_resolves_by_count(data, tmp_path):
 
 def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
     """nprobe 0 (the default) becomes a number at build time: 128 up to 768 lists, one list in 6 past
-    that (docs/bench.md's sweep on real vectors), never more than the lists; a number given is kept.
+    that up to 320 (docs/bench.md's sweeps on real vectors), never more than the lists; a number given is
+    kept.
     A build's manifest records the number, and the searcher's index scans that many."""
-    assert [ivf_nprobe_for(n) for n in (40, 768, 1264, 1768, 4000)] == [40, 128, 211, 295, 667]
-    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 667
+    assert [ivf_nprobe_for(n) for n in (40, 768, 1264, 1768, 1920, 4000)] == [40, 128, 211, 295, 320, 320]
+    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 320
     assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 211
     assert resolve_spec(IndexSpec(kind="ivf-sq8", ivf_nprobe=9), 1_000_000).ivf_nprobe == 9
     assert resolve_spec(IndexSpec(kind="auto"), 1_000).ivf_nprobe == 0  # flat: no lists
