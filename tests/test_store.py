@@ -94,11 +94,22 @@ def test_passage_ids_come_from_the_inserts(index_dir):
     assert len(ids) == reader.counts()["passages"]
 
 
-def test_repeated_passages_reach_the_lexical_index_as_copies(index_dir):
+@pytest.mark.parametrize("with_fts5", [False, True])
+def test_repeated_passages_reach_the_lexical_index_as_copies(index_dir, with_fts5):
     """The bench's ``repeat_passages`` copies rows into the database, the stored terms, the totals and the
-    tantivy postings, under ids past the real ones: three times the passages hold three times each term."""
+    tantivy postings, under ids past the real ones: three times the passages hold three times each term.
+    So it does for a database that also holds an FTS5 table (an index from before postings, given them)."""
+    import sqlite3
+
     from search.stemming import query_terms
-    from search.store import IndexReader, repeat_passages
+    from search.store import IndexReader, fts, repeat_passages
+
+    if with_fts5:
+        db = sqlite3.connect(index_dir / DATABASE)
+        db.execute(fts.FTS_SCHEMA)
+        db.execute(f"INSERT INTO passages_fts (rowid, terms) SELECT id, terms FROM {fts.TERMS}")
+        db.commit()
+        db.close()
 
     reader = IndexReader(index_dir / DATABASE, "light2")
     n, tokens = reader.lexical_totals()

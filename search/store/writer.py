@@ -226,7 +226,7 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
         stored_keys = [keys.passage_keys(f"{title}\n{text}", common) for title, text in rows]
     terms: list[str] = []
     extra: postings.PostingsWriter | None = None
-    if not has_fts and postings_dir.is_dir():
+    if postings_dir.is_dir():
         stored = fts.stored_terms(db, list(range(1, base + 1)))
         terms = [stored.get(i, "") for i in range(1, base + 1)]
         extra = postings.PostingsWriter(postings_dir, existing=True)
@@ -241,13 +241,14 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
                 fts.add_passages(db, copies, stemmer)
             if extra is not None:
                 copied = [(have + i + 1, terms[i]) for i in range(take)]
-                fts.store_terms(db, copied)
+                if not has_fts:  # FTS5's insert stores the terms (and keeps its totals) itself
+                    fts.store_terms(db, copied)
                 extra.add(copied)
                 added_terms += sum(t.count(" ") + 1 for _, t in copied if t)
             if has_keys:
                 keys.add_keys(db, [(have + i + 1, stored_keys[i]) for i in range(take)])
             have += take
-        if extra is not None:
+        if extra is not None and not has_fts:
             passages, tokens = fts.totals(db)
             fts.set_totals(db, passages + have - base, tokens + added_terms)
     if extra is not None:
