@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", type=Path, required=True, help="a one-segment index of real passages")
     parser.add_argument("--size", type=int, default=1_000_000, help="passages in all (default 1,000,000)")
     parser.add_argument("--kind", default="auto", help="FAISS kind at that size (default auto)")
+    parser.add_argument("--nlist", type=int, default=0, help="IVF lists (default 0: by size)")
     parser.add_argument("--work", type=Path, default=None, help="where the grown index is made")
     parser.add_argument("--cache-dir", type=Path, default=None, help="model and embedding cache")
     parser.add_argument(
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     vectors = np.concatenate([real, synthetic_vectors(real, args.size - n)])
     work = (args.work or cache_dir / "bench" / "real-scale").resolve()
     (work / "faiss").mkdir(parents=True, exist_ok=True)
-    per_kind = bench_index(vectors, queries, [args.kind], {}, work / "faiss")
+    overrides = {args.kind: {"ivf_nlist": args.nlist}} if args.nlist else {}
+    per_kind = bench_index(vectors, queries, [args.kind], overrides, work / "faiss")
     del vectors
     entry = per_kind[args.kind]
 
