@@ -45,9 +45,8 @@ real passage vectors (195k real news passages, 1,768 lists, XQuAD's questions; d
 0.923 at 128 lists, 0.948 at 192, 0.960 at 256 and 0.965 at 296 (one in six)."""
 
 NPROBE_CEILING = 320
-"""Lists an IVF search scans at most: scan time grows with them (a million passages, 4,000 lists: 10.9 ms
-at 256, 15.3 at 384, 25 at 667 on 2 cores), recall much less (the same index with its 195k real passages
-and 805k synthetic ones, XQuAD's questions: 0.954 at 256, 0.966 at 384, 0.976 at 667; docs/bench.md)."""
+"""Lists an IVF search scans at most: past it, scan time grows with the lists much faster than recall
+(the sweeps at 195k and 1M passages in docs/bench.md, "IVF lists scanned by size")."""
 
 
 def ivf_nprobe_for(nlist: int) -> int:

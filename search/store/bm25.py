@@ -34,6 +34,17 @@ class Statistics:
         return {t: self.df.get(t, 0) for t in terms}
 
 
+def length(terms: str) -> int:
+    """How many terms a passage's space-separated terms hold (BM25's document length)."""
+    return terms.count(" ") + 1 if terms else 0
+
+
+def informative(terms: Sequence[str], stats: Statistics) -> list[str]:
+    """The ``terms`` in fewer than half the passages, or all of them if none is: a term in half or more
+    scores 1e-6 (``idf``), so leaving it out changes no ranking and spares scoring its passages."""
+    return [t for t in terms if 2 * stats.df.get(t, 0) < stats.passages] or list(terms)
+
+
 def scores(texts: Iterable[str], query: Sequence[str], stats: Statistics) -> list[float]:
     """BM25 of each passage (its indexed terms, space-separated) for the (distinct) query terms, as FTS5
     would score it in an index holding exactly the live passages; 0 for one holding none of them."""
@@ -42,7 +53,7 @@ def scores(texts: Iterable[str], query: Sequence[str], stats: Statistics) -> lis
     out: list[float] = []
     for terms in texts:
         padded = f" {terms.replace(' ', '  ')} "  # two spaces between terms: repeats counted apart
-        norm = K1 * (1 - B + B * (terms.count(" ") + 1 if terms else 0) / average)
+        norm = K1 * (1 - B + B * length(terms) / average)
         total = 0.0
         for pattern, weight in weights:
             tf = padded.count(pattern)

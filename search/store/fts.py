@@ -67,9 +67,13 @@ def set_totals(db: sqlite3.Connection, passages: int, terms: int) -> None:
     db.execute(f"INSERT INTO {TOTALS} (passages, terms) VALUES (?, ?)", (passages, terms))
 
 
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+
+
 def has_fts(db: sqlite3.Connection) -> bool:
     """Whether the database holds the FTS5 table (indexes built before tantivy postings)."""
-    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_fts'").fetchone() is not None
+    return _has_table(db, "passages_fts")
 
 
 def add_passages(db: sqlite3.Connection, rows: Sequence[tuple[int, str]], stemmer: str) -> None:
@@ -87,7 +91,7 @@ def add_terms(db: sqlite3.Connection, rows: Sequence[tuple[int, Sequence[str]]])
 
 def has_terms(db: sqlite3.Connection) -> bool:
     """Whether the database keeps each passage's terms (``TERMS``)."""
-    return db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TERMS,)).fetchone() is not None
+    return _has_table(db, TERMS)
 
 
 def stored_terms(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:

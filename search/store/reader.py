@@ -250,9 +250,7 @@ class IndexReader:
         if not terms or k < 1:
             return []
         stats = stats or self.statistics(terms)
-        held = [t for t in terms if stats.df.get(t)]
-        # A term in half the passages or more scores 1e-6 (``bm25.idf``): left out, unless all are such.
-        held = [t for t in held if 2 * stats.df[t] < stats.passages] or held
+        held = bm25.informative([t for t in terms if stats.df.get(t)], stats)
         if not held:
             return []
         with self._lock:

@@ -241,9 +241,7 @@ class SegmentedReader:
         present, scored_terms = fts.scored_terms(terms, dict(stats.df), stats.passages)
         if not present:
             return []
-        # As one tantivy index scores (``IndexReader.lexical``): terms in half the passages or more, which
-        # BM25 gives 1e-6, are left out unless all are such.
-        scored_terms = [t for t in scored_terms if 2 * stats.df[t] < stats.passages] or scored_terms
+        scored_terms = bm25.informative(scored_terms, stats)  # as one tantivy index scores them
         given = {seg.number: ids for seg, ids in self._grouped(candidates)}
         exact = all(seg.reader.exact_lexical for seg in self.segments)
         found: list[int] = list(candidates)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from search.stemming import match_terms
-from search.store import fts, keys, postings
+from search.store import bm25, fts, keys, postings
 from search.store.format import (
     DATABASE,
     FORMAT_VERSION,
@@ -136,7 +136,7 @@ class IndexWriter:
         fts.store_terms(self._db, joined)
         self._postings.add(joined)
         self._lexical_totals[0] += len(joined)
-        self._lexical_totals[1] += sum(terms.count(" ") + 1 for _, terms in joined if terms)
+        self._lexical_totals[1] += sum(bm25.length(terms) for _, terms in joined)
 
     def add_key_tables(self, common: Sequence[str]) -> None:
         """Create the cross-script key tables (``store.keys``); ``common`` words never give name keys."""
@@ -244,7 +244,7 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
                 if not has_fts:  # FTS5's insert stores the terms (and keeps its totals) itself
                     fts.store_terms(db, copied)
                 extra.add(copied)
-                added_terms += sum(t.count(" ") + 1 for _, t in copied if t)
+                added_terms += sum(bm25.length(t) for _, t in copied)
             if has_keys:
                 keys.add_keys(db, [(have + i + 1, stored_keys[i]) for i in range(take)])
             have += take
