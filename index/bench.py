@@ -6,7 +6,7 @@ One run measures, side by side:
   with plain sentence-transformers float32 (torch) as the 1.0x reference of the same run;
 * XQuAD MRR@10 (en->ar and ar->ar, 240 Arabic paragraphs) of each backend and its cosine to float32;
 * per index kind and size: build time, bytes per passage, recall@10 against exact search on real
-  queries (XQuAD questions), single-query vector search p50/p95 with the Searcher's 100 candidates;
+  queries (XQuAD questions), single-query vector search p50/p95 with the Searcher's candidates;
 * end-to-end ``Searcher.search`` p50/p95 split into query embedding / vector search / passage fetch,
   peak memory (RSS) of a fresh search process, and cold start (``Searcher.open`` to the first result),
   measured in a child process per index;
@@ -51,6 +51,7 @@ from search.model.backends import (
     load_sentence_transformer,
 )
 from search.model.resolve import default_cache_dir, resolve_model
+from search.ranking import Ranking
 from search.vectors import (
     AUTO_ANN_KIND,
     INDEX_TYPES,
@@ -68,8 +69,8 @@ LARGE = 1_000_000
 LARGE_KINDS = ("flat", "hnsw-f16", "ivf-sq8", AUTO_ANN_KIND)
 """At LARGE passages and more, only these kinds are built unless --index-kinds names others (each HNSW
 build at 1M takes many minutes on 2 cores; ``hnsw`` and ``hnsw-sq8`` behave like ``hnsw-f16`` at 100k)."""
-CANDIDATES = 100
-"""Vectors the Searcher asks the index for (``max(100, 10 * k)`` with k = 10)."""
+CANDIDATES = Ranking().candidates
+"""Vectors the Searcher asks the index for (``Ranking.candidates``; 100 before 2026-12-06)."""
 
 SAMPLE_QUERIES = (
     "ما هي آخر أخبار أسعار النفط؟",

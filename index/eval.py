@@ -25,6 +25,12 @@ class Query:
     text: str
     gold_url: str
     answers: tuple[str, ...] = ()  # answer texts in the gold article (XQuAD), for the highlight rate
+    also_gold: tuple[str, ...] = ()  # further articles that count as found (a story's other copies)
+    leave_out: str | None = None  # an article left out of the ranking (a headline's own article)
+
+    @property
+    def golds(self) -> frozenset[str]:
+        return frozenset((self.gold_url, *self.also_gold))
 
 
 @dataclass(frozen=True)
@@ -167,10 +173,11 @@ def tatoeba(data: Path, limit: int | None = None) -> tuple[dict[str, list[dict]]
 # ---------------------------------------------------------------- metrics
 
 
-def rank_of(urls: Sequence[str | None], gold: str) -> int | None:
-    """1-based rank of the first result from the gold article, or None."""
+def rank_of(urls: Sequence[str | None], gold: str | frozenset[str]) -> int | None:
+    """1-based rank of the first result from the gold article (or any of the gold articles), or None."""
+    golds = {gold} if isinstance(gold, str) else gold
     for rank, url in enumerate(urls, 1):
-        if url == gold:
+        if url in golds:
             return rank
     return None
 
@@ -183,6 +190,25 @@ def score(task: str, config: str, ranks: Sequence[int | None], seconds: float) -
     out.mrr10 = sum(1 / r for r in ranks if r is not None and r <= 10) / n
     out.ndcg10 = sum(1 / math.log2(r + 1) for r in ranks if r is not None and r <= 10) / n
     return out
+
+
+def headline_task(index: Path, limit: int | None = None) -> Task:
+    """News-title paraphrases among an index's own articles (`index.headlines`): a paper's headline
+    asks for the same story in other papers, its own article left out."""
+    from index.headlines import headline_queries
+    from search.store import open_version
+
+    version = open_version(index.resolve(), verify=False)
+    try:
+        rows = ((a.url, a.title, a.text) for a in version.reader.articles())
+        found = headline_queries(rows, limit=limit or HEADLINE_QUERIES)
+    finally:
+        version.reader.close()
+    queries = [Query(q.text, q.gold[0], also_gold=q.gold[1:], leave_out=q.own) for q in found]
+    return Task(f"headlines ar->ar in {index.name}", "index", queries)
+
+
+HEADLINE_QUERIES = 500
 
 
 # ---------------------------------------------------------------- running
@@ -213,9 +239,11 @@ def build_corpus(name: str, articles: list[dict], work: Path, embedder, settings
 
 def evaluate(searcher: Searcher, task: Task, config: str, ranking: Ranking) -> Scores:
     started = time.perf_counter()
-    results = searcher.search_batch([q.text for q in task.queries], k=10, per_article=1, ranking=ranking)
+    k = 11 if any(q.leave_out for q in task.queries) else 10
+    results = searcher.search_batch([q.text for q in task.queries], k=k, per_article=1, ranking=ranking)
     seconds = time.perf_counter() - started
-    ranks = [rank_of([h.url for h in hits], q.gold_url) for q, hits in zip(task.queries, results)]
+    results = [[h for h in hits if h.url != q.leave_out][:10] for q, hits in zip(task.queries, results)]
+    ranks = [rank_of([h.url for h in hits], q.golds) for q, hits in zip(task.queries, results)]
     out = score(task.name, config, ranks, seconds)
     out.highlight, out.highlight_n = highlight_rate(task.queries, results)
     return out
@@ -345,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     paragraphs, xquad_tasks = xquad(args.data, args.limit)
     if args.index is not None:
         tasks += [replace(t, name=f"{t.name} in {args.index.name}", corpus="index") for t in xquad_tasks]
+        headlines = headline_task(args.index, args.limit)
+        tasks += [headlines] if headlines.queries else []  # an index with no story in two papers
     if "xquad" in benchmarks:
         corpora["xquad"] = paragraphs
         tasks += xquad_tasks

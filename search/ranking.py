@@ -35,7 +35,7 @@ class Ranking:
     """
 
     mode: str = "hybrid"
-    candidates: int = 100
+    candidates: int = 70
     fusion: str = "weighted"
     rrf_k: float = 60.0
     lexical_weight: float = 0.05

@@ -247,10 +247,11 @@ class Searcher:
         if not candidate_ids:
             return []
         reader = version.reader
-        rows = reader.passages(candidate_ids)
-        # Sentence vectors take part in the score, so every candidate's best sentence is chosen; without
-        # them (``--no-sentence-vectors``) a sentence is chosen by words, for the returned hits alone.
+        # Sentence vectors take part in the score, so every candidate's best sentence is chosen (from its
+        # text); without them (``--no-sentence-vectors``) a sentence is chosen by words, for the returned
+        # hits alone, and only their texts are read.
         with_vectors = bool(version.manifest.chunker.get("sentence_vectors", True))
+        rows = reader.passages(candidate_ids, text=with_vectors)
         sentences = _best_sentences(reader, query, qvec, rows.values()) if with_vectors else {}
         dense_scores = dict(dense)
         missing = [i for i in candidate_ids if i not in dense_scores and i in rows]
@@ -274,6 +275,7 @@ class Searcher:
             if len(chosen) >= k:
                 break
         if not with_vectors:
+            rows = reader.passages(chosen)
             sentences = _best_sentences(reader, query, qvec, [rows[pid] for pid in chosen])
         hits: list[Hit] = []
         for pid in chosen:

@@ -428,3 +428,18 @@ def test_index_without_a_recorded_stemmer_opens_as_light_and_matches(tmp_path):
     for query in ("لمنتخب", "رئيسهم"):  # light keeps them whole; light2 would strip ل and هم
         hits = searcher.search(query, k=3, mode="lexical")
         assert [h.title for h in hits] == ["رياضة"], query
+
+
+def test_an_index_without_sentence_vectors_returns_whole_hits(tmp_path, embedder):
+    """Without sentence vectors the candidates are ranked from their metadata alone; the returned hits
+    still carry their whole text, the article's slice, with an answer sentence inside it."""
+    out = tmp_path / "no-sentences"
+    sources = [SEED_ARTICLE, FIXTURES / "news" / "small.jsonl"]
+    build(sources, out, embedder=embedder, settings=ChunkSettings(sentence_vectors=False))
+    searcher = Searcher.open(out, embedder=embedder)
+    for query in ("When will Biden and Putin speak by phone?", "متى سيتحدث بايدن مع بوتين؟"):
+        hits = searcher.search(query, k=5)
+        assert len(hits) == 5 and hits[0].title == SEED_TITLE
+        assert all(h.text.strip() for h in hits)
+        assert_valid_hits(searcher, hits)
+        assert all(h.sentence.strip() and h.sentence in h.text for h in hits)

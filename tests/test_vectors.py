@@ -126,6 +126,13 @@ def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
     A build's manifest records the number, and the searcher's index scans that many."""
     assert [ivf_nprobe_for(n) for n in (40, 768, 1264, 1768, 1920, 4000)] == [40, 128, 211, 295, 320, 320]
     assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 320
+    # Lists by size: 4 * sqrt(n) up to 250k vectors, then about 125 vectors a list.
+    assert [ivf_nlist(IndexSpec(), n) for n in (100_000, 250_000, 350_000, 1_000_000)] == [
+        1264,
+        2000,
+        2800,
+        8000,
+    ]
     assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 211
     assert resolve_spec(IndexSpec(kind="ivf-sq8", ivf_nprobe=9), 1_000_000).ivf_nprobe == 9
     assert resolve_spec(IndexSpec(kind="auto"), 1_000).ivf_nprobe == 0  # flat: no lists

@@ -100,11 +100,11 @@ def add_keys(db: sqlite3.Connection, rows: Iterable[tuple[int, str]]) -> None:
         db.executemany(f"INSERT INTO {HELD} (id, keys) VALUES (?, ?)", ((i, k) for i, k in rows if k))
 
 
-def _held(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, str]:
-    """The stored keys of each of ``ids`` that holds any, space-separated with a space at each end (so a
-    key is held when `` key `` is in it: one substring test, no set of some 40 keys built per passage)."""
+def _held(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, frozenset[str]]:
+    """The stored keys of each of ``ids`` that holds any (one set per passage and query: each common
+    query key is then one ``isdisjoint`` per passage)."""
     rows = in_batches(db, f"SELECT id, keys FROM {HELD} WHERE id IN ({{marks}})", ids)
-    return {pid: f" {text} " for pid, text in rows}
+    return {pid: frozenset(text.split()) for pid, text in rows}
 
 
 def _any_of(terms: Iterable[str]) -> str:
@@ -265,15 +265,14 @@ def search(
     given = set(restrict)
     inside = given if within is not None else None
     scores: dict[int, float] = {}
-    held: dict[int, str] | None = None
+    held: dict[int, frozenset[str]] | None = None
     for wkey in keys:
         terms = wkey.terms
         match = _any_of(sorted(terms))
         if wkey.common:
             if stats.has_held:
                 held = _held(db, restrict) if held is None else held
-                padded = [f" {t} " for t in terms]
-                ids = [i for i in restrict if i in held and any(p in held[i] for p in padded)]
+                ids = [i for i in restrict if not terms.isdisjoint(held.get(i, ()))]
             else:
                 ids = _within(db, match, restrict)
         else:

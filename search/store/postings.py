@@ -38,7 +38,8 @@ def _schema() -> Any:
     builder = tv.SchemaBuilder()
     # Our terms are already normalised and stemmed: whitespace splits them unchanged; no positions.
     builder.add_text_field(TERMS_FIELD, stored=False, tokenizer_name="whitespace", index_option="freq")
-    # Indexed too, so a query can be limited to given passages (``PostingsSearcher.matching``).
+    # Indexed too (queries once limited themselves to given passages with it); kept so that every
+    # index written has one schema.
     builder.add_unsigned_field(ID_FIELD, stored=False, indexed=True, fast=True)
     return builder.build()
 
@@ -113,15 +114,6 @@ class PostingsSearcher:
         if not terms or k < 1:
             return []
         return self._hits(self._any_of(terms), k)
-
-    def matching(self, terms: Sequence[str], ids: Sequence[int]) -> list[int]:
-        """Those of ``ids`` that hold any of ``terms``."""
-        if not terms or not ids:
-            return []
-        tv = self._tv
-        within = tv.Query.term_set_query(self._schema, ID_FIELD, [int(i) for i in ids])
-        query = tv.Query.boolean_query([(tv.Occur.Must, within), (tv.Occur.Must, self._any_of(terms))])
-        return [pid for pid, _ in self._hits(query, len(ids))]
 
     def doc_freq(self, term: str) -> int:
         """How many passages hold ``term``."""

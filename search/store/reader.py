@@ -98,11 +98,13 @@ class IndexReader:
         with self._lock:
             self._db.close()
 
-    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
-        """The passages with these row ids (missing ids are left out)."""
+    def passages(self, ids: Sequence[int], *, text: bool = True) -> dict[int, PassageRow]:
+        """The passages with these row ids (missing ids are left out); ``text=False`` leaves each
+        passage's text empty (ranking candidates needs only their metadata; the text is most of a row)."""
+        text_column = "p.text" if text else "''"
         sql = (
             "SELECT p.id, a.key, a.title, a.url, a.author, a.category, a.date, a.source, "
-            'p.start, p."end", p.text, p.first_sentence, p.last_sentence '
+            f'p.start, p."end", {text_column}, p.first_sentence, p.last_sentence '
             "FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})"
         )
         with self._lock:
@@ -237,9 +239,9 @@ class IndexReader:
         ``candidates`` (e.g. the dense retriever's). A segment of a larger index is given the ``stats``
         (``bm25.Statistics``) of the whole index, so its scores are the whole index's.
 
-        With tantivy postings, their best ``k + max(k / 2, CANDIDATE_MARGIN)`` and the candidates holding a
-        query term are scored with ``bm25.scores`` (FTS5's formula, which the fusion weights were chosen
-        with) over the query's terms; in older indexes, FTS5 scores its pruned candidates itself
+        With tantivy postings, their best ``k + max(k / 2, CANDIDATE_MARGIN)`` and the candidates are
+        scored with ``bm25.scores`` (FTS5's formula, which the fusion weights were chosen with) over the
+        query's terms; in older indexes, FTS5 scores its pruned candidates itself
         (``fts.search``)."""
         if self._postings is None:
             with self._lock:
@@ -255,11 +257,11 @@ class IndexReader:
             return []
         with self._lock:
             # More than ``k`` by tantivy's BM25 (Lucene's IDF), so that the best ``k`` by FTS5's formula
-            # are among them; of the given candidates, those holding a term.
+            # are among them.
             found = [pid for pid, _ in self._postings.top(held, k + max(k // 2, CANDIDATE_MARGIN))]
-            seen = set(found)
-            given = self._postings.matching(held, [i for i in candidates if i not in seen])
-        return self.bm25_scores(held, [*found, *given], stats)[:k]
+        # The given candidates are scored from their stored terms like the found ones (those holding no
+        # term score 0 and drop out): cheaper than asking tantivy which of them hold one.
+        return self.bm25_scores(held, [*found, *candidates], stats)[:k]
 
     def statistics(self, terms: Sequence[str]) -> bm25.Statistics:
         """BM25 statistics of this database's passages for ``terms``."""

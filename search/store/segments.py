@@ -121,10 +121,11 @@ class SegmentedReader:
             if seg is not None:
                 yield seg, members
 
-    def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
+    def passages(self, ids: Sequence[int], *, text: bool = True) -> dict[int, PassageRow]:
         out: dict[int, PassageRow] = {}
         for seg, members in self._grouped(ids):
-            out.update((i, r) for i, r in seg.reader.passages(members).items() if i not in seg.deleted)
+            rows = seg.reader.passages(members, text=text)
+            out.update((i, r) for i, r in rows.items() if i not in seg.deleted)
         return out
 
     def sentences(self, ids: Sequence[int]) -> dict[int, SentenceRow]:
