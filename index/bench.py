@@ -57,6 +57,7 @@ from search.vectors import (
     INDEX_TYPES,
     IndexSpec,
     build_index,
+    ivf_nlist,
     load_index,
     resolve_spec,
     save_index,
@@ -621,6 +622,8 @@ def bench_index(
     for kind in kinds:
         spec = resolve_spec(IndexSpec(kind=kind, **spec_overrides.get(kind, {})), n)
         spec_json = json.dumps(spec.to_dict(), sort_keys=True)
+        if spec.kind == "ivf-sq8" and not spec.ivf_nlist:  # lists by size: the rule's number, too
+            spec_json += f"nlist={ivf_nlist(spec, n)}"
         key = hashlib.sha256(f"{digest}{spec_json}".encode()).hexdigest()[:12]
         path = out_dir / f"{kind}-{n}-{key}.faiss"
         meta = path.with_suffix(".json")

@@ -194,7 +194,8 @@ def score(task: str, config: str, ranks: Sequence[int | None], seconds: float) -
 
 def headline_task(index: Path, limit: int | None = None) -> Task:
     """News-title paraphrases among an index's own articles (`index.headlines`): a paper's headline
-    asks for the same story in other papers, its own article left out."""
+    asks for the same story in other papers, its own article left out (articles are told apart by
+    url, as hits are scored; those without one are left out)."""
     from index.headlines import headline_queries
     from search.store import open_version
 

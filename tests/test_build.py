@@ -400,3 +400,28 @@ def test_real_scale_grows_an_index_with_marked_repeats(tmp_path, monkeypatch, ca
     assert version.vectors.ntotal == 3 * n and version.reader.lexical_totals()[0] == 3 * n
     shares = result["repeat_share_of_top10"]
     assert shares["lexical"] > 0.2 and 0 <= shares["dense"] <= 1
+
+
+def test_bench_reuses_a_faiss_file_only_for_the_same_lists(tmp_path, monkeypatch):
+    """The bench keeps built FAISS files by vectors and resolved spec; an IVF index whose lists are
+    chosen by size is kept under the number of lists too, so a new rule builds it again."""
+    import numpy as np
+
+    import index.bench as bench
+    import search.vectors as vectors_module
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((10_000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    queries = vectors[:20]
+
+    def built(kind: str = "ivf-sq8") -> tuple[str, int]:
+        entry = bench.bench_index(vectors, queries, [kind], {}, tmp_path, sweep=False)[kind]
+        index = faiss.read_index(entry["path"])  # held: the inner index belongs to it
+        return Path(entry["path"]).name, faiss.downcast_index(index.index).nlist
+
+    first, lists = built()
+    assert built() == (first, lists) and lists == 256  # 10,000 / 39; 128 scanned
+    for module in (bench, vectors_module):
+        monkeypatch.setattr(module, "ivf_nlist", lambda spec, n: 200)  # 128 scanned too
+    assert built()[1] == 200 and built()[0] != first
