@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from index.chunking import chunk_article
+from index.prepare import COSINE_FLOOR
 from index.sources import read_sources
 from search.model.backends import (
     BACKENDS,
@@ -84,13 +85,19 @@ def recommended(embedder):
     return model, messages
 
 
-def assert_claimed_cosine(got: np.ndarray, ref: np.ndarray) -> None:
+def assert_claimed_cosine(got: np.ndarray, ref: np.ndarray, backend: str = RECOMMENDED_BACKEND) -> None:
     """docs/bench.md and the README: the recommended backend has cosine 0.99999 to torch float32 (the mean,
-    as the bench reports it); no single text may fall far below it."""
+    as the bench reports it); no single text may fall far below it. Another backend (one that
+    ``index.prepare`` found faster on this CPU, such as openvino-int8) was chosen with every seed passage
+    within ``COSINE_FLOOR`` of float32: its mean is held to that, and no text may be twice as far (short
+    questions: 0.99896 at worst for int8 on an AMX CPU)."""
     assert got.shape == ref.shape and got.dtype == np.float32
     cosine = np.sum(got * ref, axis=1)
-    assert cosine.mean() >= 0.99999, (cosine.mean(), cosine.min())
-    assert cosine.min() >= 0.9999, np.sort(cosine)[:5]
+    mean_floor, min_floor = (
+        (0.99999, 0.9999) if backend == RECOMMENDED_BACKEND else (COSINE_FLOOR, 1 - 2 * (1 - COSINE_FLOOR))
+    )
+    assert cosine.mean() >= mean_floor, (backend, cosine.mean(), cosine.min())
+    assert cosine.min() >= min_floor, (backend, np.sort(cosine)[:5])
 
 
 def test_recommended_backend_matches_torch_on_real_passages(torch_embedder, recommended, reference):
@@ -113,10 +120,11 @@ def test_recommended_backend_matches_torch_on_real_passages(torch_embedder, reco
 
 
 def test_default_embedder_matches_torch_on_real_passages(embedder, torch_embedder, reference):
-    """The default Embedder (the recommended backend, as indexes and searchers load it) on the same texts."""
+    """The default Embedder (the recommended backend unless ``index.prepare`` recorded a faster one for
+    this CPU; as indexes and searchers load it) on the same texts."""
     passages, questions, passage_ref, question_ref = reference
-    assert_claimed_cosine(embedder.encode_passages(passages), passage_ref)
-    assert_claimed_cosine(embedder.encode_queries(questions), question_ref)
+    assert_claimed_cosine(embedder.encode_passages(passages), passage_ref, embedder.backend)
+    assert_claimed_cosine(embedder.encode_queries(questions), question_ref, embedder.backend)
 
 
 def test_default_backend_is_the_recommended_one_with_its_own_fingerprint(embedder, torch_embedder):

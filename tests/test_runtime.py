@@ -30,6 +30,12 @@ def real_texts(limit: int = 260) -> list[str]:
     return [t for t in texts if t.strip()][:limit]
 
 
+INT8_LOADERS_FLOOR = 0.9995
+"""openvino-int8, the default where ``index.prepare`` finds it faster: its query vectors through the
+runtime and through sentence-transformers were 0.99989 apart at worst on these texts (an AMX CPU, where
+bf16 ones agree to 0.99999); both stay within ``index.prepare.COSINE_FLOOR`` of float32."""
+
+
 @pytest.fixture(scope="module")
 def st_embedder(embedder) -> Embedder:
     """The default backend run inside sentence-transformers (the path the runtime must reproduce)."""
@@ -51,7 +57,8 @@ def test_runtime_vectors_equal_sentence_transformers(embedder, st_embedder, kind
     else:
         ours, theirs = embedder.encode_passages(texts), st_embedder.encode_passages(texts)
     cosines = (ours * theirs).sum(axis=1)
-    assert cosines.min() >= 0.99999, f"worst text: {texts[int(np.argmin(cosines))][:80]!r}"
+    floor = INT8_LOADERS_FLOOR if embedder.backend == "openvino-int8" else 0.99999
+    assert cosines.min() >= floor, f"worst text: {texts[int(np.argmin(cosines))][:80]!r}"
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 
