@@ -197,14 +197,14 @@ def headline_task(index: Path, limit: int | None = None) -> Task:
     asks for the same story in other papers, its own article left out (articles are told apart by
     url, as hits are scored; those without one are left out)."""
     from index.headlines import headline_queries
-    from search.store import open_version
+    from search.store import open_reader
 
-    version = open_version(index.resolve(), verify=False)
+    reader = open_reader(index.resolve())  # the articles alone: no FAISS index loaded
     try:
-        rows = ((a.url, a.title, a.text) for a in version.reader.articles())
+        rows = ((a.url, a.title, a.text) for a in reader.articles())
         found = headline_queries(rows, limit=limit or HEADLINE_QUERIES)
     finally:
-        version.reader.close()
+        reader.close()
     queries = [Query(q.text, q.gold[0], also_gold=q.gold[1:], leave_out=q.own) for q in found]
     return Task(f"headlines ar->ar in {index.name}", "index", queries)
 

@@ -97,9 +97,10 @@ def headline_queries(
     """Headline queries over ``articles`` (``(id, title, text)``): every copy of a story whose headline
     paraphrases the others' (``PARAPHRASE``), a fixed random ``limit`` of them (None: all)."""
     rows = [(key, title.strip(), text) for key, title, text in articles if key and title.strip()]
-    terms = [_headline_words(title) for _, title, _ in rows]
+    groups = stories([text for _, _, text in rows])
+    terms = {i: _headline_words(rows[i][1]) for group in groups for i in group}  # copies' headlines only
     out: list[HeadlineQuery] = []
-    for group in stories([text for _, _, text in rows]):
+    for group in groups:
         for i in group:
             others = [j for j in group if j != i]
             overlaps = [_jaccard(terms[i], terms[j]) for j in others]
