@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from index.eval import xquad
     from search.model.embedder import Embedder
     from search.store import open_version
-    from search.vectors import search_index
+    from search.vectors import ivf_part, search_index
 
     version = open_version(args.index.resolve(), verify=False)
     manifest = version.manifest
@@ -92,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     for value in [int(v) for v in args.values.split(",")]:
         for inner in inners:
-            if hasattr(inner, "nprobe"):
-                inner.nprobe = min(value, inner.nlist)
+            lists = ivf_part(inner)
+            if lists is not None:
+                lists.nprobe = min(value, lists.nlist)
             elif hasattr(inner, "hnsw"):
                 inner.hnsw.efSearch = value
         _, found = search_index(approximate, queries, 10)

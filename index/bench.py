@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from index.datasets import PROJECT_ROOT, SHARED_DATA
+from index.isa_cap import ISA_CAPS, apply_in_process, cap_environment, capped_levels
 from index.report import write_json
 from search.model.backends import (
     BACKENDS,
@@ -55,9 +56,11 @@ from search.ranking import Ranking
 from search.vectors import (
     AUTO_ANN_KIND,
     INDEX_TYPES,
+    IVF_KINDS,
     IndexSpec,
     build_index,
     ivf_nlist,
+    ivf_part,
     load_index,
     resolve_spec,
     save_index,
@@ -622,7 +625,7 @@ def bench_index(
     for kind in kinds:
         spec = resolve_spec(IndexSpec(kind=kind, **spec_overrides.get(kind, {})), n)
         spec_json = json.dumps(spec.to_dict(), sort_keys=True)
-        if spec.kind == "ivf-sq8" and not spec.ivf_nlist:  # lists by size: the rule's number, too
+        if spec.kind in IVF_KINDS and not spec.ivf_nlist:  # lists by size: the rule's number, too
             spec_json += f"nlist={ivf_nlist(spec, n)}"
         key = hashlib.sha256(f"{digest}{spec_json}".encode()).hexdigest()[:12]
         path = out_dir / f"{kind}-{n}-{key}.faiss"
@@ -673,8 +676,8 @@ def _sweep(index, queries: np.ndarray, truth: np.ndarray) -> list[dict[str, Any]
     inner = faiss.downcast_index(index.index)
     if hasattr(inner, "hnsw"):
         name, owner = "efSearch", inner.hnsw
-    elif hasattr(inner, "nprobe"):
-        name, owner = "nprobe", inner
+    elif (lists := ivf_part(inner)) is not None:
+        name, owner = "nprobe", lists
     else:
         return []
     original = getattr(owner, name)
@@ -778,6 +781,7 @@ def probe(
     from search.searcher import Searcher
     from search.store import read_manifest
 
+    isa = apply_in_process()
     t_import = time.time()
     if path == "before":
         ref = resolve_model(None, cache_dir)
@@ -828,6 +832,8 @@ def probe(
             "first_query": t_first - t_open,
         },
         "path": path,
+        "isa": isa,
+        "isa_levels": {**capped_levels(), "openvino_precision": _inference_precision(embedder)},
         "encoder": type(embedder.model).__name__,
         "torch_imported": "torch" in sys.modules,
         "queries": len(queries) - 1,
@@ -836,6 +842,12 @@ def probe(
         "latency_no_keys": latency["hybrid_no_keys"],
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def _inference_precision(embedder: Any) -> str:
+    """The precision OpenVINO compiled the query model for ("" for other runtimes)."""
+    session = getattr(embedder.model, "session", None)
+    return str(getattr(session, "precision", ""))
 
 
 def pick_questions(total: int, count: int) -> np.ndarray:
@@ -856,8 +868,15 @@ def read_manifest_backend(index_dir: Path) -> str:
 
 
 def run_probe(
-    index_dir: Path, backend: str, cache_dir: Path, queries: list[str], path: str
+    index_dir: Path,
+    backend: str,
+    cache_dir: Path,
+    queries: list[str],
+    path: str,
+    isa: str = "native",
 ) -> dict[str, Any]:
+    """``probe`` in a fresh process, its instruction sets capped to ``isa`` (``index.isa_cap``)."""
+    env = {**os.environ, **cap_environment(isa)}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as fh:
         spec = {"dir": str(index_dir), "backend": backend, "queries": queries, "path": path}
         json.dump(spec, fh)
@@ -871,6 +890,7 @@ def run_probe(
             text=True,
             check=False,
             cwd=PROJECT_ROOT,
+            env=env,
         )
     finally:
         os.unlink(arg)
@@ -1059,6 +1079,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="only probe this index directory (fresh process: cold start, latency with and without the "
         "cross-script keys, dense, peak RSS) with the bench's queries, and print the figures as JSON",
     )
+    parser.add_argument(
+        "--isa",
+        choices=tuple(ISA_CAPS),
+        default="native",
+        help="with --probe-index: run the search process on this instruction-set cap (index.isa_cap), to "
+        "measure an AVX2 machine on an AVX-512 one",
+    )
+    parser.add_argument(
+        "--probe-backend",
+        choices=BACKENDS,
+        default=None,
+        help="with --probe-index: embed the queries with this backend instead of the index's (speed only: "
+        "the vectors of another backend differ slightly from the index's)",
+    )
     parser.add_argument("--probe", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--launched", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1071,7 +1105,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     kinds = [k for k in INDEX_TYPES if k != "auto"]
     if quick:
-        kinds = ["flat", "hnsw-f16", "ivf-sq8"]
+        kinds = ["flat", "hnsw-f16", "ivf-sq8", "ivf-fastscan"]
     args.kinds_given = bool(args.index_kinds)
     args.index_kinds = args.index_kinds.split(",") if args.index_kinds else kinds
     args.real_passages = args.real_passages or (2_000 if quick else 10_000)
@@ -1088,8 +1122,9 @@ def main(argv: list[str] | None = None) -> int:
         xq = load_xquad(None)
         qtexts = xq.questions["en->ar"] + xq.questions["ar->ar"]
         queries = probe_queries(qtexts, pick_questions(len(qtexts), args.queries), args.quick)
-        backend = read_manifest_backend(args.probe_index)
-        print(json.dumps(run_probe(args.probe_index, backend, cache_dir, queries, "after"), indent=1))
+        backend = args.probe_backend or read_manifest_backend(args.probe_index)
+        probe_result = run_probe(args.probe_index, backend, cache_dir, queries, "after", args.isa)
+        print(json.dumps(probe_result, indent=1))
         return 0
     if args.probe:
         spec = json.loads(Path(args.probe).read_text(encoding="utf-8"))

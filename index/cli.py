@@ -64,7 +64,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--index-type",
         choices=INDEX_TYPES,
         default="auto",
-        help="FAISS index (default auto: exact flat up to 50,000 passages, ivf-sq8 above; docs/bench.md)",
+        help="FAISS index (default auto: exact flat up to 50,000 passages, ivf-fastscan above, ivf-sq8 "
+        "with --mmap-lists; docs/bench.md)",
     )
     parser.add_argument(
         "--max-tokens", type=int, default=ChunkSettings.max_tokens, help="passage token budget"
@@ -139,8 +140,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     cluster.add_argument(
         "--mmap-lists",
         action="store_true",
-        help="searchers memory-map the IVF lists instead of reading them into RAM (ivf-sq8, and auto "
-        "above 50,000 passages): for indexes larger than RAM",
+        help="searchers memory-map the IVF lists instead of reading them into RAM (ivf-sq8, which auto "
+        "picks above 50,000 passages with this option): for indexes larger than RAM",
     )
     cluster.add_argument(
         "--segment-articles",

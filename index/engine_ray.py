@@ -14,12 +14,13 @@ each cut into tasks run by ``RaySettings.workers`` actors (each holding one mode
 - ``encode_passages`` / ``encode_passages_late``: bulk passage encodings. The embedding cache is
   consulted in the driver before any text is sent (``index.embed``), new vectors are written back to
   it after every round, and results are put back by row position (tasks finish in any order).
-- ``build_vector_index``: for IVF kinds (``ivf-sq8``, or ``auto`` resolving to it) the index is
+- ``build_vector_index``: for ``ivf-sq8`` (``auto`` resolves to it with ``--mmap-lists``) the index is
   assembled the FAISS way (``index.shards.assemble_ivf``): the quantisers are trained once in the
   driver on the fixed, seeded sample (``search.vectors.training_rows``), every shard of vectors (one
   per worker, at most ``SHARD_ROWS``) is added on an actor to a copy of the trained index, and the
   shards are merged in position order. The lists are those of ``build_index`` trained on the same
-  sample. Other kinds are built in the driver with ``build_index``.
+  sample. Other kinds (``ivf-fastscan``, ``auto``'s kind above 50,000 passages, included) are built in
+  the driver with ``build_index``.
 
 A build of more than ``index.build.SEGMENT_ARTICLES`` articles (``--segment-articles``) is written as
 several segments, one after another (``SegmentJob.write_segments``), each through these hooks: the
@@ -75,7 +76,9 @@ SHARD_ROWS = 100_000
 """Vectors per IVF shard at most (float32 at 384 dimensions: 150 MB per task)."""
 
 SHARDED_KINDS = ("ivf-sq8",)
-"""Index kinds ``RayEmbedder.build_vector_index`` assembles from shards on the workers."""
+"""Index kinds ``RayEmbedder.build_vector_index`` assembles from shards on the workers; the others
+(``ivf-fastscan`` too, which ``auto`` picks above 50,000 passages) are built whole in the driver, where
+the k-means training, the longest part, runs in either case."""
 
 EMBED_RESUME = (
     "the published index is unchanged and the vectors made so far are in the embedding cache: rerun to resume"
@@ -536,7 +539,7 @@ class RayEmbedder:
         return chunks
 
     def build_vector_index(self, vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec) -> Any:
-        """As ``search.vectors.build_index``; IVF kinds are assembled from shards added on the actors.
+        """As ``search.vectors.build_index``; ``SHARDED_KINDS`` are assembled from shards added on the actors.
 
         The quantisers are trained in the driver on the seeded sample (``search.vectors.training_rows``),
         shards of at most ``SHARD_ROWS`` vectors (one per worker when that is fewer) are added on the

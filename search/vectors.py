@@ -2,16 +2,20 @@
 
 Kinds (all return the int64 ids they were given, i.e. SQLite passage row ids):
 
-============  ========================================================================================
-``flat``      exact inner product over float32 vectors.
-``hnsw``      HNSW graph over float32 vectors.
-``hnsw-f16``  HNSW graph over float16 vectors: about the recall of ``hnsw`` in less space.
-``hnsw-sq8``  HNSW graph over 8-bit scalar-quantised vectors, a little lower recall.
-``ivf-sq8``   inverted lists of 8-bit scalar-quantised vectors (k-means centroids: ``ivf_nlist``);
-              ``nprobe`` lists are scanned per query, chosen by size (``ivf_nprobe_for``) unless set.
-``auto``      resolved at build time by passage count: ``flat`` up to ``AUTO_FLAT_MAX`` (50,000)
-              passages, else ``AUTO_ANN_KIND`` (``ivf-sq8``).
-============  ========================================================================================
+================  ====================================================================================
+``flat``          exact inner product over float32 vectors.
+``hnsw``          HNSW graph over float32 vectors.
+``hnsw-f16``      HNSW graph over float16 vectors: about the recall of ``hnsw`` in less space.
+``hnsw-sq8``      HNSW graph over 8-bit scalar-quantised vectors, a little lower recall.
+``ivf-sq8``       inverted lists of 8-bit scalar-quantised vectors (k-means centroids: ``ivf_nlist``);
+                  ``nprobe`` lists are scanned per query, chosen by size (``ivf_nprobe_for``) unless set.
+``ivf-fastscan``  the same lists holding 4-bit product-quantiser codes (two dimensions per code),
+                  scanned with SIMD table look-ups (FAISS "fast scan"); the best ``REFINE_FACTOR`` times
+                  the wanted hits are then ranked again by 8-bit scalar-quantised copies of the vectors:
+                  the recall of ``ivf-sq8`` at a fraction of its scan time, for ~25% more memory.
+``auto``          resolved at build time by passage count: ``flat`` up to ``AUTO_FLAT_MAX`` (50,000)
+                  passages, else ``AUTO_ANN_KIND`` (``ivf-fastscan``; ``ivf-sq8`` for memory-mapped lists).
+================  ====================================================================================
 
 Why these kinds and thresholds: the measured sizes, latencies and recall are in docs/bench.md.
 """
@@ -25,14 +29,30 @@ from typing import Any
 
 import numpy as np
 
-INDEX_TYPES = ("flat", "hnsw", "ivf-sq8", "hnsw-f16", "hnsw-sq8", "auto")
+INDEX_TYPES = ("flat", "hnsw", "ivf-sq8", "ivf-fastscan", "hnsw-f16", "hnsw-sq8", "auto")
 """Index kinds ``IndexSpec.kind`` accepts; ``auto`` becomes one of the others at build time."""
 
 AUTO_FLAT_MAX = 50_000
 """``auto`` builds an exact ``flat`` index up to this many passages and ``AUTO_ANN_KIND`` above it."""
 
-AUTO_ANN_KIND = "ivf-sq8"
+AUTO_ANN_KIND = "ivf-fastscan"
 """The approximate kind ``auto`` picks for large archives."""
+
+IVF_KINDS = ("ivf-sq8", "ivf-fastscan")
+"""The kinds built on inverted lists (``ivf_nlist`` lists, ``ivf_nprobe`` scanned per query)."""
+
+FASTSCAN_MIN_VECTORS = 1_000
+"""Below this many vectors ``ivf-fastscan`` becomes ``ivf-sq8``: its 4-bit codes are trained by k-means of
+16 centroids per code, which FAISS asks >= 39 points per centroid of (624) and refuses below 16."""
+
+REFINE_FACTOR = 8
+"""An ``ivf-fastscan`` search takes this many times the wanted hits from the 4-bit codes and ranks them
+again by their 8-bit codes (docs/bench.md: at 1M, recall@10 0.941 / 0.952 / 0.956 with 4 / 8 / 16)."""
+
+FASTSCAN_SCAN_FACTOR = 1.5
+"""``ivf-fastscan`` scans this many times the lists ``ivf_nprobe_for`` gives ``ivf-sq8``: its 4-bit codes
+choose the candidates less precisely, and half as many lists again bring recall@10 back to ``ivf-sq8``'s
+(docs/bench.md: 0.969 against 0.964 at 195k, 0.961 against 0.960 at 1M) in half or less of its time."""
 
 _HNSW_STORAGE = {"hnsw-f16": "QT_fp16", "hnsw-sq8": "QT_8bit"}
 
@@ -49,10 +69,13 @@ NPROBE_CEILING = 320
 (the sweeps at 195k and 1M passages in docs/bench.md, "IVF lists scanned by size")."""
 
 
-def ivf_nprobe_for(nlist: int) -> int:
+def ivf_nprobe_for(nlist: int, kind: str = "ivf-sq8") -> int:
     """The lists an IVF index of ``nlist`` lists scans per query, so recall@10 stays >= 0.95 as it grows."""
     share = min(NPROBE_CEILING, math.ceil(nlist / NPROBE_LIST_SHARE))
-    return max(1, min(nlist, max(NPROBE_FLOOR, share)))
+    lists = max(NPROBE_FLOOR, share)
+    if kind == "ivf-fastscan":
+        lists = math.ceil(lists * FASTSCAN_SCAN_FACTOR)
+    return max(1, min(nlist, lists))
 
 
 @dataclass(frozen=True)
@@ -106,9 +129,13 @@ def resolve_spec(spec: IndexSpec, n: int) -> IndexSpec:
     """The concrete spec ``build_index`` uses for ``n`` vectors: ``auto`` becomes a kind, and an IVF
     kind's ``ivf_nprobe`` 0 becomes the number of lists chosen for its size."""
     if spec.kind == "auto":
-        spec = replace(spec, kind="flat" if n <= spec.auto_flat_max else AUTO_ANN_KIND)
-    if spec.kind == "ivf-sq8" and not spec.ivf_nprobe:
-        spec = replace(spec, ivf_nprobe=ivf_nprobe_for(ivf_nlist(spec, n)))
+        # Memory-mapped lists save memory only where the lists hold the whole codes: IVF-SQ8.
+        approximate = "ivf-sq8" if spec.ivf_mmap else AUTO_ANN_KIND
+        spec = replace(spec, kind="flat" if n <= spec.auto_flat_max else approximate)
+    if spec.kind == "ivf-fastscan" and n < FASTSCAN_MIN_VECTORS:
+        spec = replace(spec, kind="ivf-sq8")
+    if spec.kind in IVF_KINDS and not spec.ivf_nprobe:
+        spec = replace(spec, ivf_nprobe=ivf_nprobe_for(ivf_nlist(spec, n), spec.kind))
     return spec
 
 
@@ -151,11 +178,8 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec):  # -> fa
         if n:
             inner.train(_training_sample(vectors, 200_000))
     else:
-        quantizer = faiss.IndexFlatIP(dim)
         nlist = ivf_nlist(spec, n)
-        inner = faiss.IndexIVFScalarQuantizer(
-            quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-        )
+        inner = _empty_ivf(spec.kind, dim, nlist)
         if n:
             inner.train(_training_sample(vectors, max(100 * nlist, 50_000)))
     _apply_search_params(inner, spec)
@@ -165,6 +189,33 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, spec: IndexSpec):  # -> fa
     if n:
         index.add_with_ids(vectors, ids)
     return index
+
+
+def _empty_ivf(kind: str, dim: int, nlist: int):  # -> faiss.Index
+    """An untrained IVF index of ``kind`` with ``nlist`` lists over a flat inner-product quantiser."""
+    import faiss
+
+    if kind == "ivf-fastscan":
+        # Two dimensions per 4-bit code (one dimension where ``dim`` is odd), then 8-bit rescoring.
+        codes = dim // 2 if dim % 2 == 0 else dim
+        factory = f"IVF{nlist},PQ{codes}x4fs,Refine(SQ8)"
+        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    quantizer = faiss.IndexFlatIP(dim)
+    inner = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+    quantizer.this.disown()  # owned by the index from here on (clones and merges copy it with the index)
+    inner.own_fields = True
+    return inner
+
+
+def ivf_part(inner):  # -> faiss.IndexIVF | None
+    """The inverted-list index inside ``inner`` (itself, or the base of a rescoring wrapper), if any."""
+    import faiss
+
+    if isinstance(inner, faiss.IndexRefine):
+        inner = faiss.downcast_index(inner.base_index)
+    return inner if hasattr(inner, "nprobe") else None
 
 
 def _training_sample(vectors: np.ndarray, limit: int) -> np.ndarray:
@@ -179,8 +230,11 @@ def _apply_search_params(inner, spec: IndexSpec) -> None:
     """Set query-time parameters according to what the index actually is."""
     if hasattr(inner, "hnsw"):
         inner.hnsw.efSearch = spec.hnsw_ef_search
-    if hasattr(inner, "nprobe"):  # IVF: ``nlist`` lists
-        inner.nprobe = min(spec.ivf_nprobe or ivf_nprobe_for(inner.nlist), inner.nlist)
+    ivf = ivf_part(inner)
+    if ivf is not None:  # IVF: ``nlist`` lists
+        ivf.nprobe = min(spec.ivf_nprobe or ivf_nprobe_for(ivf.nlist, index_kind(inner)), ivf.nlist)
+    if hasattr(inner, "k_factor"):
+        inner.k_factor = REFINE_FACTOR
 
 
 def index_kind(index) -> str:
@@ -194,6 +248,8 @@ def index_kind(index) -> str:
             qtype = storage.sq.qtype
             return "hnsw-sq8" if qtype == faiss.ScalarQuantizer.QT_8bit else "hnsw-f16"
         return "hnsw"
+    if isinstance(inner, faiss.IndexRefine):
+        return "ivf-fastscan"
     if hasattr(inner, "nprobe"):
         return "ivf-sq8"
     return "flat"
@@ -217,10 +273,14 @@ def load_index(path: Path, spec: IndexSpec):  # -> faiss.Index
     _apply_search_params(inner, spec)
     if hasattr(inner, "nprobe"):
         # IVF lists can give vectors back (the Searcher scores lexical-only candidates exactly) only
-        # with a direct map: one int64 per passage.
+        # with a direct map: one int64 per passage. ``ivf-fastscan`` gives them from its 8-bit copies.
         faiss.extract_index_ivf(inner).make_direct_map()
     return index
 
+
+MIN_SEARCH_K = 70
+"""Hits ``search_index`` asks FAISS for at least: the Searcher's candidates per retriever
+(``search.ranking.Ranking.candidates``), whose ``REFINE_FACTOR`` times are rescored by ``ivf-fastscan``."""
 
 SERIAL_QUERIES = 8
 """Searches of at most this many queries run on one OpenMP thread (see ``search_index``)."""
@@ -233,22 +293,29 @@ def search_index(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.nda
     query, and its OpenMP fork/join costs far more than the search itself when the cores are busy
     (docs/bench.md). Only the calling thread's OpenMP
     setting is changed, and it is restored afterwards, so index builds keep every core.
+
+    FAISS is asked for at least ``MIN_SEARCH_K`` hits, of which the first ``k`` are returned: what an
+    ``ivf-fastscan`` index rescores grows with what it is asked for, so a small ``k`` gets the recall of
+    the Searcher's candidate count; the other kinds return the same first ``k`` either way.
     """
     if index.ntotal == 0 or k <= 0:
         shape = (len(queries), 0)
         return np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.int64)
     k = min(k, index.ntotal)
+    asked = min(max(k, MIN_SEARCH_K), index.ntotal)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     if len(queries) > SERIAL_QUERIES:
-        return index.search(queries, k)
+        scores, ids = index.search(queries, asked)
+        return scores[:, :k], ids[:, :k]
     import faiss
 
     previous = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return index.search(queries, k)
+        scores, ids = index.search(queries, asked)
     finally:
         faiss.omp_set_num_threads(previous)
+    return scores[:, :k], ids[:, :k]
 
 
 # ------------------------------------------------ sharded IVF assembly (docs/scale.md)
@@ -281,21 +348,14 @@ def training_rows(n: int, spec: IndexSpec, seed: int = IVF_SAMPLE_SEED) -> np.nd
 def train_ivf(sample: np.ndarray, spec: IndexSpec, n: int):  # -> faiss.IndexIVF
     """An empty IVF index for ``n`` vectors in all, trained once on ``sample`` (see ``training_rows``).
 
-    Only IVF kinds (``ivf-sq8``, or ``auto`` resolving to it) can be assembled from shards.
+    Only ``ivf-sq8`` is assembled from shards: ``ivf-fastscan`` keeps its rescoring codes outside the
+    lists, so it is built whole (``build_index``; ``auto`` resolves to it past ``AUTO_FLAT_MAX``).
     """
-    import faiss
-
     spec = resolve_spec(spec, n)
     if spec.kind != "ivf-sq8":
-        raise ValueError(f"only IVF indexes are assembled from shards, not {spec.kind!r}")
+        raise ValueError(f"only ivf-sq8 indexes are assembled from shards, not {spec.kind!r}")
     sample = np.ascontiguousarray(sample, dtype=np.float32)
-    dim = sample.shape[1]
-    quantizer = faiss.IndexFlatIP(dim)
-    inner = faiss.IndexIVFScalarQuantizer(
-        quantizer, dim, ivf_nlist(spec, n), faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
-    )
-    quantizer.this.disown()  # owned by the index from here on (clones and merges copy it with the index)
-    inner.own_fields = True
+    inner = _empty_ivf(spec.kind, sample.shape[1], ivf_nlist(spec, n))
     inner.train(sample)
     _apply_search_params(inner, spec)
     return inner

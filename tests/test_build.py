@@ -252,11 +252,12 @@ def test_cli_cache_dir_holds_the_embedding_cache(tmp_path, monkeypatch, capsys):
 
 
 def test_auto_index_switches_at_its_flat_maximum(tmp_path):
-    """``auto`` is exact (flat) up to 50,000 passages and IVF-SQ8 above; a build records the kind it
-    resolved to (shown with a small ``auto_flat_max``) and the index answers either way."""
+    """``auto`` is exact (flat) up to 50,000 passages and IVF fast-scan above; a build records the kind it
+    resolved to (shown with a small ``auto_flat_max``: 20 passages are too few for the fast-scan codes,
+    so they get IVF-SQ8) and the index answers either way."""
     assert AUTO_FLAT_MAX == IndexSpec().auto_flat_max == 50_000
     assert resolve_spec(IndexSpec(kind="auto"), 50_000).kind == "flat"
-    assert resolve_spec(IndexSpec(kind="auto"), 50_001).kind == "ivf-sq8"
+    assert resolve_spec(IndexSpec(kind="auto"), 50_001).kind == "ivf-fastscan"
     assert parse_args(["--out", "x", "src"]).index_type == "auto"
     src = write_jsonl(tmp_path / "a.jsonl", MANY)
     for flat_max, kind in ((20, "flat"), (19, "ivf-sq8")):

@@ -352,8 +352,9 @@ def test_training_sample_is_fixed_and_seeded():
     assert np.array_equal(a, b) and len(a) == 100 * 16_000 and np.all(np.diff(a) > 0)
     assert not np.array_equal(a, training_rows(2_000_000, spec, seed=1))
     assert np.array_equal(training_rows(1000, spec), np.arange(1000))
-    with pytest.raises(ValueError, match="only IVF"):
-        train_ivf(np.zeros((10, 4), np.float32), IndexSpec(kind="hnsw"), 10)
+    for kind in ("hnsw", "ivf-fastscan"):
+        with pytest.raises(ValueError, match="only ivf-sq8"):
+            train_ivf(np.zeros((10, 4), np.float32), IndexSpec(kind=kind), 5000)
 
 
 def test_merge_refuses_ids_that_do_not_match(tmp_path):

@@ -452,3 +452,28 @@ def test_a_large_build_writes_segments_one_at_a_time_and_ranks_as_one(pair, corp
     assert merged is not None and merged.into == "base, s000001, s000002, s000003, s000004"
     after = read_manifest(cut.resolve())
     assert [e.counts["articles"] for e in after.segments] == [144, 144, 144, 144, 144]
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf-sq8", "ivf-fastscan"])
+def test_a_segments_deleted_passages_are_left_out_by_its_faiss_kind(kind):
+    """The deletion selector reaches each FAISS kind's search (``ivf-fastscan`` hands it, translated to
+    positions, to the lists under its rescoring): the deleted ids never come back, and the others come
+    back as they would without them."""
+    import numpy as np
+
+    from search.store.segments import _excluding
+    from search.vectors import IndexSpec, build_index
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = rng.choice(10**6, size=3000, replace=False).astype(np.int64) + 1
+    index = build_index(vectors, ids, IndexSpec(kind=kind, ivf_nprobe=200))
+    queries = vectors[:20]
+    _, before = index.search(queries, 70)
+    deleted = np.unique(before[:, :5])
+    _, after = index.search(queries, 70, params=_excluding(index, deleted))
+    assert not set(after.ravel().tolist()) & set(deleted.tolist())
+    for kept, found in zip(before, after):
+        expected = [i for i in kept if i not in set(deleted.tolist())]
+        assert found[:10].tolist() == expected[:10]

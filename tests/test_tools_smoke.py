@@ -88,3 +88,26 @@ def test_bench_runs_with_its_smallest_settings(tmp_path):
     assert flat["recall@10"] == pytest.approx(1.0)
     latency = results["end_to_end"]["1000"]["after"]["latency"]["total"]["p50_ms"]
     assert math.isfinite(latency) and latency > 0
+
+
+def test_a_probe_runs_with_its_instruction_sets_capped_to_avx2(seed_index):
+    """``--isa avx2`` runs the search process on FAISS's AVX2 code and OpenVINO's float32 AVX2 kernels
+    (the bf16 hint falls back as on an AVX2-only CPU), and still answers every query."""
+    done = run_tool(
+        "index.bench", "--probe-index", seed_index, "--isa", "avx2", "--quick", "--queries", "4", timeout=300
+    )
+    probe = json.loads(done.stdout)
+    assert probe["isa"] == "avx2"
+    assert probe["isa_levels"]["faiss"] == "AVX2"
+    assert probe["isa_levels"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    if probe["isa_levels"]["openvino_precision"]:  # an OpenVINO backend: bf16 needs AVX512_BF16 or AMX
+        assert "float32" in probe["isa_levels"]["openvino_precision"]
+    assert probe["queries"] > 4 and probe["latency"]["total"]["p50_ms"] > 0
+
+
+def test_an_unknown_instruction_set_cap_is_refused():
+    from index.isa_cap import cap_environment
+
+    assert cap_environment("native") == {}
+    with pytest.raises(ValueError, match="avx2-vnni"):
+        cap_environment("avx512")

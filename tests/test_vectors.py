@@ -7,12 +7,16 @@ import pytest
 
 from search.vectors import (
     AUTO_ANN_KIND,
+    FASTSCAN_MIN_VECTORS,
     INDEX_TYPES,
+    MIN_SEARCH_K,
+    REFINE_FACTOR,
     IndexSpec,
     build_index,
     index_kind,
     ivf_nlist,
     ivf_nprobe_for,
+    ivf_part,
     load_index,
     resolve_spec,
     save_index,
@@ -89,8 +93,10 @@ def test_save_load_round_trip_keeps_search_params(kind, data, tmp_path):
     inner = faiss.downcast_index(loaded.index)
     if kind.startswith("hnsw"):
         assert inner.hnsw.efSearch == 77
-    if kind == "ivf-sq8":
-        assert inner.nprobe == 9
+    if kind.startswith("ivf"):
+        assert ivf_part(inner).nprobe == 9
+    if kind == "ivf-fastscan":
+        assert inner.k_factor == REFINE_FACTOR
     assert loaded.ntotal == 2000
     before = search_index(index, queries, 5)
     after = search_index(loaded, queries, 5)
@@ -116,7 +122,7 @@ def test_auto_resolves_by_count(data, tmp_path):
     if hasattr(inner, "hnsw"):
         assert inner.hnsw.efSearch == 50
     else:
-        assert inner.nprobe == 7
+        assert ivf_part(inner).nprobe == 7
 
 
 def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
@@ -125,7 +131,10 @@ def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
     kept.
     A build's manifest records the number, and the searcher's index scans that many."""
     assert [ivf_nprobe_for(n) for n in (40, 768, 1264, 1768, 1920, 4000)] == [40, 128, 211, 295, 320, 320]
-    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 320
+    assert resolve_spec(IndexSpec(kind="ivf-sq8"), 1_000_000).ivf_nprobe == 320
+    # Fast-scan's 4-bit codes scan half as many lists again, for the recall of ivf-sq8's 8-bit ones.
+    assert [ivf_nprobe_for(n, "ivf-fastscan") for n in (40, 768, 1768, 8000)] == [40, 192, 443, 480]
+    assert resolve_spec(IndexSpec(kind="auto"), 1_000_000).ivf_nprobe == 480
     # Lists by size: 4 * sqrt(n) up to 250k vectors, then about 125 vectors a list.
     assert [ivf_nlist(IndexSpec(), n) for n in (100_000, 250_000, 350_000, 1_000_000)] == [
         1264,
@@ -133,9 +142,17 @@ def test_ivf_lists_scanned_are_chosen_by_size_and_recorded(data, tmp_path):
         2800,
         8000,
     ]
-    assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 211
+    assert resolve_spec(IndexSpec(kind="ivf-sq8"), 100_000).ivf_nprobe == 211
+    assert resolve_spec(IndexSpec(kind="auto"), 100_000).ivf_nprobe == 317
     assert resolve_spec(IndexSpec(kind="ivf-sq8", ivf_nprobe=9), 1_000_000).ivf_nprobe == 9
     assert resolve_spec(IndexSpec(kind="auto"), 1_000).ivf_nprobe == 0  # flat: no lists
+    # Too few vectors to train 4-bit codes: the lists hold 8-bit codes instead, and the spec says so.
+    assert resolve_spec(IndexSpec(kind="ivf-fastscan"), FASTSCAN_MIN_VECTORS - 1).kind == "ivf-sq8"
+    assert resolve_spec(IndexSpec(kind="ivf-fastscan"), FASTSCAN_MIN_VECTORS).kind == "ivf-fastscan"
+    # Lists to be memory-mapped stay IVF-SQ8, whose lists hold the whole codes.
+    assert resolve_spec(IndexSpec(kind="auto", ivf_mmap=True), 1_000_000).kind == "ivf-sq8"
+    tiny = build_index(data[0][:20], data[1][:20], IndexSpec(kind="ivf-fastscan"))
+    assert index_kind(tiny) == "ivf-sq8"
     vectors, ids, _ = data
     spec = IndexSpec(kind="ivf-sq8", ivf_nlist=200)
     built = build_index(vectors, ids, spec)
@@ -175,8 +192,23 @@ def test_every_kind_gives_stored_vectors_back(tmp_path):
     vectors = rng.standard_normal((2000, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = np.arange(1, 2001, dtype=np.int64)
-    for kind in ("flat", "hnsw", "hnsw-f16", "hnsw-sq8", "ivf-sq8"):
+    for kind in CONCRETE:
         spec = IndexSpec(kind=kind)
         save_index(build_index(vectors, ids, spec), tmp_path / f"{kind}.faiss")
         index = load_index(tmp_path / f"{kind}.faiss", spec)
         assert float(index.reconstruct(1234) @ vectors[1233]) > 0.98, kind
+
+
+def test_a_small_k_is_searched_with_the_searchers_candidates(data):
+    """``ivf-fastscan`` rescores ``REFINE_FACTOR`` times what FAISS is asked for, so ``search_index`` asks
+    for the Searcher's candidate count at least: the first ``k`` hits are the same whatever ``k`` is."""
+    from search.ranking import Ranking
+
+    assert Ranking().candidates == MIN_SEARCH_K
+    vectors, ids, queries = data
+    index = build_index(vectors, ids, _spec("ivf-fastscan"))
+    scores, found = search_index(index, queries, 10)
+    wide_scores, wide = search_index(index, queries, MIN_SEARCH_K)
+    assert found.shape == (len(queries), 10)
+    np.testing.assert_array_equal(found, wide[:, :10])
+    np.testing.assert_allclose(scores, wide_scores[:, :10])

@@ -20,6 +20,7 @@ from search.stemming import query_terms
 from search.store import bm25, fts, keys
 from search.store.format import SegmentEntry, segment_of
 from search.store.reader import ArticleRow, IndexReader, PassageRow, SentenceRow
+from search.vectors import ivf_part
 
 Scored = list[tuple[int, float]]
 
@@ -52,6 +53,14 @@ def _excluding(index: Any, ids: np.ndarray) -> Any:
 
     selector = faiss.IDSelectorNot(faiss.IDSelectorBatch(ids))
     inner = faiss.downcast_index(index.index) if hasattr(index, "index") else index
+    if isinstance(inner, faiss.IndexRefine):
+        # The id map translates only a selector at the top; the rescoring wrapper hands its base only
+        # the base's own parameters, so the selector goes there, translated to positions here.
+        translated = faiss.IDSelectorTranslated(index.id_map, selector)
+        base = faiss.SearchParametersIVF(sel=translated, nprobe=ivf_part(inner).nprobe)
+        params = faiss.IndexRefineSearchParameters(k_factor=inner.k_factor, base_index_params=base)
+        params.keep_alive = (selector, translated, base)
+        return params
     if hasattr(inner, "nprobe"):
         params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
     elif hasattr(inner, "hnsw"):
