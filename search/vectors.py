@@ -87,7 +87,7 @@ class IndexSpec:
         hnsw_m: graph neighbours per node (all ``hnsw*`` kinds).
         hnsw_ef_construction: candidate list size while building the graph.
         hnsw_ef_search: candidate list size at query time (raised to ``k`` when a search asks for more).
-        ivf_nprobe: inverted lists scanned per query (``ivf-sq8``); 0: chosen by the index's size at
+        ivf_nprobe: inverted lists scanned per query (``IVF_KINDS``); 0: chosen by the index's size at
             build time (``ivf_nprobe_for``) and recorded in the manifest as a number.
         ivf_nlist: inverted lists; 0 means by size (``ivf_nlist``).
         auto_flat_max: the ``flat``/approximate boundary used by ``auto``.
@@ -213,9 +213,7 @@ def ivf_part(inner):  # -> faiss.IndexIVF | None
     """The inverted-list index inside ``inner`` (itself, or the base of a rescoring wrapper), if any."""
     import faiss
 
-    if isinstance(inner, faiss.IndexRefine):
-        inner = faiss.downcast_index(inner.base_index)
-    return inner if hasattr(inner, "nprobe") else None
+    return faiss.try_extract_index_ivf(inner)
 
 
 def _training_sample(vectors: np.ndarray, limit: int) -> np.ndarray:
