@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +66,7 @@ def _passage_rows(passages: dict, keys: tuple[dict[int, Identity], dict[int, Ide
     """Every stored field of every passage, keyed by identity, its sentence links by identity too."""
     return {
         keys[0][i]: (
-            replace(p, id=0, first_sentence=0, last_sentence=0),
+            p._replace(id=0, first_sentence=0, last_sentence=0),
             keys[1].get(p.first_sentence),
             keys[1].get(p.last_sentence),
         )

@@ -89,32 +89,61 @@ def fuse(
     return fused
 
 
+def sentence_cosines(
+    qvec: np.ndarray, rows: Mapping[int, PassageRow], sentences: Mapping[int, SentenceRow]
+) -> dict[int, SentenceChoice]:
+    """Per passage whose sentences all have stored vectors: the span (in passage text) of the sentence
+    closest to the query and its cosine (the first such sentence on a tie). Other passages are left out
+    (``best_sentences`` chooses theirs by words). One matrix product scores every passage's sentences."""
+    kept: list[PassageRow] = []
+    counts: list[int] = []
+    spans: list[SentenceRow] = []
+    for row in rows.values():
+        own = [sentences[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in sentences]
+        if own and all(span.vector is not None for span in own):
+            kept.append(row)
+            counts.append(len(own))
+            spans.extend(own)
+    if not spans:
+        return {}
+    matrix = np.frombuffer(b"".join(span.vector for span in spans), dtype=np.float16)  # type: ignore[misc]
+    cosines = np.nan_to_num(matrix.reshape(len(spans), -1).astype(np.float32) @ qvec, nan=-np.inf)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    best = np.maximum.reduceat(cosines, starts)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    on_best = np.flatnonzero(cosines == best[owner])
+    first_best = on_best[np.unique(owner[on_best], return_index=True)[1]]
+    out: dict[int, SentenceChoice] = {}
+    for row, at, score in zip(kept, first_best.tolist(), best.tolist()):
+        span = spans[at]
+        out[row.id] = (max(0, span.start - row.start), min(row.end, span.end) - row.start, score)
+    return out
+
+
 def best_sentences(
     query: str, qvec: np.ndarray, rows: Mapping[int, PassageRow], sentences: Mapping[int, SentenceRow]
 ) -> dict[int, SentenceChoice]:
     """Per passage: the span (in passage text) of its best sentence for the query, and its cosine.
 
-    Without stored sentence vectors, the sentence sharing most terms with the query is chosen.
+    By the stored sentence vectors (``sentence_cosines``) where a passage has them; otherwise the sentence
+    sharing most terms with the query is chosen (cosine None), and a passage without sentences is its
+    own best span. These need the passages' texts.
     """
+    out = sentence_cosines(qvec, rows, sentences)
     query_terms = set(tokenize_for_match(query))
-    out: dict[int, SentenceChoice] = {}
     for pid, row in rows.items():
+        if pid in out:
+            continue
         spans = [sentences[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in sentences]
         if not spans:
             out[pid] = (0, len(row.text), None)
             continue
-        if all(span.vector is not None for span in spans):
-            matrix = np.frombuffer(b"".join(span.vector for span in spans), dtype=np.float16)
-            cosines = matrix.reshape(len(spans), -1).astype(np.float32) @ qvec
-            best, score = int(np.argmax(cosines)), float(cosines.max())
-        else:
-            overlaps = [
-                len(query_terms & set(tokenize_for_match(row.text[s.start - row.start : s.end - row.start])))
-                for s in spans
-            ]
-            best, score = int(np.argmax(overlaps)), None
-        chosen = spans[best]
-        out[pid] = (max(0, chosen.start - row.start), min(row.end, chosen.end) - row.start, score)
+        overlaps = [
+            len(query_terms & set(tokenize_for_match(row.text[s.start - row.start : s.end - row.start])))
+            for s in spans
+        ]
+        chosen = spans[int(np.argmax(overlaps))]
+        out[pid] = (max(0, chosen.start - row.start), min(row.end, chosen.end) - row.start, None)
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from search import retrieval
 from search.model.embedder import Embedder
 from search.options import SearchOptions, check_k, validate_query
-from search.ranking import MODES, Ranking, SentenceChoice, best_sentences, final_scores
+from search.ranking import MODES, Ranking, SentenceChoice, best_sentences, final_scores, sentence_cosines
 from search.store import (
     IndexOpenError,
     IndexVersion,
@@ -247,12 +247,12 @@ class Searcher:
         if not candidate_ids:
             return []
         reader = version.reader
-        # Sentence vectors take part in the score, so every candidate's best sentence is chosen (from its
-        # text); without them (``--no-sentence-vectors``) a sentence is chosen by words, for the returned
-        # hits alone, and only their texts are read.
+        # Candidates are ranked on their metadata and, where the index has sentence vectors, their best
+        # sentences' cosines (part of the score); the texts (most of a row) are read for the returned hits
+        # alone, and so are the sentences chosen by words (those do not change the score).
         with_vectors = bool(version.manifest.chunker.get("sentence_vectors", True))
-        rows = reader.passages(candidate_ids, text=with_vectors)
-        sentences = _best_sentences(reader, query, qvec, rows.values()) if with_vectors else {}
+        rows = reader.passages(candidate_ids, text=False)
+        sentences = _sentence_cosines(reader, qvec, rows.values()) if with_vectors else {}
         dense_scores = dict(dense)
         missing = [i for i in candidate_ids if i not in dense_scores and i in rows]
         if missing and options.ranking.mode != "lexical":
@@ -274,9 +274,10 @@ class Searcher:
             chosen.append(pid)
             if len(chosen) >= k:
                 break
-        if not with_vectors:
-            rows = reader.passages(chosen)
-            sentences = _best_sentences(reader, query, qvec, [rows[pid] for pid in chosen])
+        rows = reader.passages(chosen)
+        by_words = [rows[pid] for pid in chosen if pid not in sentences]
+        if by_words:
+            sentences.update(_best_sentences(reader, query, qvec, by_words))
         hits: list[Hit] = []
         for pid in chosen:
             row = rows[pid]
@@ -304,13 +305,23 @@ class Searcher:
         return hits
 
 
+def _read_sentences(reader: Any, rows: Iterable[PassageRow]) -> tuple[dict[int, PassageRow], dict]:
+    """These passages by id, and every sentence of theirs, read."""
+    by_id = {row.id: row for row in rows}
+    ids = sorted({s for r in by_id.values() for s in range(r.first_sentence, r.last_sentence + 1)})
+    return by_id, reader.sentences(ids)
+
+
+def _sentence_cosines(reader: Any, qvec: np.ndarray, rows: Iterable[PassageRow]) -> dict[int, SentenceChoice]:
+    """``ranking.sentence_cosines`` of these passages, their sentences read."""
+    return sentence_cosines(qvec, *_read_sentences(reader, rows))
+
+
 def _best_sentences(
     reader: Any, query: str, qvec: np.ndarray, rows: Iterable[PassageRow]
 ) -> dict[int, SentenceChoice]:
     """The best sentence of each of these passages (``ranking.best_sentences``), their sentences read."""
-    chosen = {row.id: row for row in rows}
-    ids = sorted({s for r in chosen.values() for s in range(r.first_sentence, r.last_sentence + 1)})
-    return best_sentences(query, qvec, chosen, reader.sentences(ids))
+    return best_sentences(query, qvec, *_read_sentences(reader, rows))
 
 
 _DEFAULT_SEARCHERS: dict[str, Searcher] = {}

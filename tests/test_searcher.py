@@ -16,9 +16,9 @@ from index.build import ChunkSettings, build
 from search import searcher as searcher_module
 from search.model.embedder import Embedder
 from search.options import SearchOptions, validate_query
-from search.ranking import Ranking, arabic_share, fuse
+from search.ranking import Ranking, arabic_share, fuse, sentence_cosines
 from search.searcher import Searcher, search
-from search.store import IndexOpenError
+from search.store import IndexOpenError, PassageRow, SentenceRow
 from tests.conftest import FIXTURES, SEED_ARTICLE
 from tests.fakes import HashEmbedder
 
@@ -282,7 +282,7 @@ def load_hash_embedder(monkeypatch) -> list[tuple]:
     return asked
 
 
-def sentence_cosines(index_dir: Path, qvec: np.ndarray) -> dict[int, float]:
+def stored_sentence_cosines(index_dir: Path, qvec: np.ndarray) -> dict[int, float]:
     """Per passage: the best cosine of the query with its stored (float16) sentence vectors."""
     db = sqlite3.connect(f"file:{index_dir / 'passages.sqlite'}?mode=ro", uri=True)
     try:
@@ -314,7 +314,7 @@ def test_default_ranking_weights_through_search(hash_index, query, share):
     assert Ranking().crossscript_weight == 0.04
     qvec = embedder.encode_queries([query])[0]
     vectors = faiss.read_index(str(hash_index / "vectors.faiss"))
-    sentence = sentence_cosines(hash_index, qvec)
+    sentence = stored_sentence_cosines(hash_index, qvec)
     bm25 = {h.passage_id: h.score for h in searcher.search(query, k=500, per_article=None, mode="lexical")}
     assert len(bm25) >= 2  # words of every query match (so a wrong Arabic share would show)
     reader = searcher._live.current().reader
@@ -443,3 +443,52 @@ def test_an_index_without_sentence_vectors_returns_whole_hits(tmp_path, embedder
         assert all(h.text.strip() for h in hits)
         assert_valid_hits(searcher, hits)
         assert all(h.sentence.strip() and h.sentence in h.text for h in hits)
+
+
+def _row(pid: int, first: int, last: int, start: int = 0, end: int = 100) -> PassageRow:
+    return PassageRow(pid, "a", "", None, None, None, None, None, start, end, "", first, last)
+
+
+def test_sentence_cosines_pick_each_passages_first_best_sentence():
+    """One product scores the sentences of every passage: passages sharing a sentence, a tie (the first
+    sentence wins), and passages missing a sentence or a vector (left for the choice by words)."""
+    rng = np.random.default_rng(3)
+    qvec = rng.standard_normal(8).astype(np.float32)
+    vectors = rng.standard_normal((7, 8)).astype(np.float16)
+    vectors[5] = vectors[4]  # sentences 5 and 6 (below) tie
+    sentences = {sid: SentenceRow(10 * sid, 10 * sid + 9, vectors[sid - 1].tobytes()) for sid in range(1, 8)}
+    sentences[7] = sentences[7]._replace(vector=None)
+    rows = {
+        1: _row(1, 1, 3),
+        2: _row(2, 3, 4, start=30),  # shares sentence 3 with passage 1
+        3: _row(3, 5, 6, start=50),
+        4: _row(4, 6, 7, start=60),  # sentence 7 has no vector
+        5: _row(5, 8, 9, start=80),  # its sentences were not read
+    }
+    chosen = sentence_cosines(qvec, rows, sentences)
+    assert set(chosen) == {1, 2, 3}
+    cosines = {sid: float(vectors[sid - 1].astype(np.float32) @ qvec) for sid in range(1, 8)}
+    for pid in chosen:
+        own = range(rows[pid].first_sentence, rows[pid].last_sentence + 1)
+        best = max(own, key=lambda sid: (cosines[sid], -sid))
+        start, end, score = chosen[pid]
+        assert (start, end) == (10 * best - rows[pid].start, 10 * best + 9 - rows[pid].start)
+        assert score == pytest.approx(cosines[best])
+    assert chosen[3][:2] == (0, 9)  # the tie goes to sentence 5, the first
+
+
+def test_only_the_returned_hits_texts_are_read(hash_index, monkeypatch):
+    """Candidates are ranked on their metadata and sentence vectors; the texts are read for the k hits."""
+    searcher = Searcher.open(hash_index, embedder=HashEmbedder())
+    reader = searcher._live.current().reader
+    asked: list[tuple[int, bool]] = []
+    passages = reader.passages
+
+    def spy(ids, *, text=True):
+        asked.append((len(ids), text))
+        return passages(ids, text=text)
+
+    monkeypatch.setattr(reader, "passages", spy)
+    hits = searcher.search("CNN Biden بوتين أوكرانيا", k=3, per_article=None)
+    assert len(hits) == 3 and all(h.text for h in hits)
+    assert [text for _, text in asked] == [False, True] and asked[0][0] > 3 and asked[1][0] == 3

@@ -9,16 +9,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from search.stemming import match_terms, query_terms
 from search.store import bm25, fts, keys, postings
 from search.support import in_batches
 
 
-@dataclass(frozen=True)
-class PassageRow:
-    """A passage with its article's metadata."""
+class PassageRow(NamedTuple):
+    """A passage with its article's metadata (a named tuple: a query reads hundreds of these, and a tuple
+    is made several times faster than a frozen dataclass)."""
 
     id: int
     article_id: str
@@ -35,8 +35,7 @@ class PassageRow:
     last_sentence: int
 
 
-@dataclass(frozen=True)
-class SentenceRow:
+class SentenceRow(NamedTuple):
     """A sentence's character span in its article, and its stored embedding (float16 bytes) if any."""
 
     start: int
@@ -108,13 +107,13 @@ class IndexReader:
             "FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})"
         )
         with self._lock:
-            return {row[0]: PassageRow(*row) for row in in_batches(self._db, sql, ids)}
+            return {row[0]: PassageRow._make(row) for row in in_batches(self._db, sql, ids)}
 
     def sentences(self, ids: Sequence[int]) -> dict[int, SentenceRow]:
         """The sentences with these row ids."""
         sql = 'SELECT id, start, "end", vector FROM sentences WHERE id IN ({marks})'
         with self._lock:
-            return {sid: SentenceRow(s, e, vec) for sid, s, e, vec in in_batches(self._db, sql, ids)}
+            return {row[0]: SentenceRow._make(row[1:]) for row in in_batches(self._db, sql, ids)}
 
     def article(self, key: str) -> dict[str, Any] | None:
         """One article's title, text and metadata, or None."""
