@@ -10,7 +10,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -70,9 +69,7 @@ class Hit:
 
 @dataclass
 class Timings:
-    """Seconds spent in each step of the last query; ``total`` is its wall time. A single query's lexical
-    side runs while it is embedded (``retrieval.lexical_side``): ``embed`` is then the embedding's own
-    time, and ``search`` only what the retrieval added to the wall time."""
+    """Seconds spent in each step of the last query."""
 
     embed: float = 0.0
     search: float = 0.0
@@ -100,7 +97,6 @@ class Searcher:
             accepts=lambda manifest: manifest.model_fingerprint == embedder.ref.fingerprint,
         )
         self._local = threading.local()
-        self._embedding: tuple[int, ThreadPoolExecutor] | None = None
 
     @property
     def last_timings(self) -> Timings:
@@ -199,39 +195,12 @@ class Searcher:
         options = SearchOptions.of(options, **overrides)
         version = self._live.current()
         timings = Timings()
-        side: retrieval.LexicalSide | None = None
-        if len(queries) == 1 and options.article_id is None and retrieval.overlaps(version, options.ranking):
-            started = time.perf_counter()
-            embedding = self._embedding_thread().submit(self._timed_encode, queries)
-            try:
-                side = retrieval.lexical_side(
-                    version, queries[0], _candidates(version, options), options.ranking
-                )
-            finally:
-                qvecs, timings.embed = embedding.result()
-            timings.search = time.perf_counter() - started - timings.embed
-        else:
-            qvecs, timings.embed = self._timed_encode(queries)
-        results = [self._rank(version, q, v, k, options, timings, side) for q, v in zip(queries, qvecs)]
+        started = time.perf_counter()
+        qvecs = self.embedder.encode_queries(queries)
+        timings.embed = time.perf_counter() - started
+        results = [self._rank(version, q, v, k, options, timings) for q, v in zip(queries, qvecs)]
         self._local.timings = timings
         return results
-
-    def _embedding_thread(self) -> ThreadPoolExecutor:
-        """The thread that embeds a single query while the calling thread runs its lexical side: one per
-        Searcher and process (a forked child does not inherit the parent's thread)."""
-        held = self._embedding
-        if held is None or held[0] != os.getpid():
-            held = self._embedding = (
-                os.getpid(),
-                ThreadPoolExecutor(1, thread_name_prefix="query-embedding"),
-            )
-        return held[1]
-
-    def _timed_encode(self, queries: Sequence[str]) -> tuple[np.ndarray, float]:
-        """The query vectors, and the seconds the embedding took."""
-        started = time.perf_counter()
-        vectors = self.embedder.encode_queries(queries)
-        return vectors, time.perf_counter() - started
 
     def _rank(
         self,
@@ -241,17 +210,13 @@ class Searcher:
         k: int,
         options: SearchOptions,
         timings: Timings,
-        side: retrieval.LexicalSide | None = None,
     ) -> list[Hit]:
         ranking = options.ranking
         total = version.vectors.ntotal
-        n_candidates = _candidates(version, options)
+        n_candidates = min(total, ranking.candidates)
         while True:
             started = time.perf_counter()
-            if side is not None:  # the first round, its lexical side found while the query was embedded
-                dense, lexical_hits, key_hits = retrieval.complete(version, query, qvec, side, ranking)
-                side = None
-            elif options.article_id is not None:
+            if options.article_id is not None:
                 dense, lexical_hits = retrieval.within_article(version, query, qvec, options.article_id)
                 key_hits = retrieval.keys_within_article(version, query, ranking, options.article_id)
             else:
@@ -338,11 +303,6 @@ class Searcher:
                 )
             )
         return hits
-
-
-def _candidates(version: IndexVersion, options: SearchOptions) -> int:
-    """How many candidates each retriever gives in a query's first round."""
-    return min(version.vectors.ntotal, options.ranking.candidates)
 
 
 def _read_sentences(reader: Any, rows: Iterable[PassageRow]) -> tuple[dict[int, PassageRow], dict]:

@@ -16,8 +16,6 @@ from index.eval import news_distractors, xquad
 from index.report import BuildReport
 from index.sources import article_id
 from index.update import MAX_SEGMENTS, Merge, merge_plan, merge_segments
-from search import retrieval
-from search.ranking import Ranking
 from search.searcher import Searcher
 from search.store import DATABASE, IndexReader, open_version, read_manifest
 from search.store.format import TOMBSTONES, read_tombstones, segment_name
@@ -190,24 +188,6 @@ def test_segments_rank_as_one_index_of_the_same_articles(pair, corpus, mode):
         rr_b += next((1 / (i + 1) for i, (art, _) in enumerate(tb) if art == gold), 0.0)
     assert same / len(queries) >= 0.99, same
     assert round(rr_a / len(queries), 3) == round(rr_b / len(queries), 3)
-
-
-@pytest.mark.parametrize("mode", ["lexical", "hybrid"])
-def test_the_lexical_side_found_while_embedding_gives_the_same_hits(pair, corpus, mode, monkeypatch):
-    """A single query's lexical and key candidates, found before its vector and completed after
-    (``retrieval.lexical_side``, ``retrieval.complete``), give the hits and scores of the candidates found
-    after it, in one index and in segments with deleted passages, for 300 questions of both directions."""
-    _, tasks = corpus
-    queries = [q.text for task in tasks for q in task.queries[:150]]
-    overlapping = retrieval.overlaps
-    for index in pair:
-        searcher = Searcher.open(index, embedder=HashEmbedder())
-        assert overlapping(searcher._live.current(), Ranking(mode=mode))
-        for query in queries:
-            monkeypatch.setattr(retrieval, "overlaps", overlapping)
-            overlapped = [(h.passage_id, h.score) for h in searcher.search(query, k=10, mode=mode)]
-            monkeypatch.setattr(retrieval, "overlaps", lambda version, ranking: False)
-            assert [(h.passage_id, h.score) for h in searcher.search(query, k=10, mode=mode)] == overlapped
 
 
 @pytest.mark.parametrize("mode", ["lexical", "hybrid"])

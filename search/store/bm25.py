@@ -45,12 +45,6 @@ def informative(terms: Sequence[str], stats: Statistics) -> list[str]:
     return [t for t in terms if 2 * stats.df.get(t, 0) < stats.passages] or list(terms)
 
 
-def scored_terms(terms: Sequence[str], stats: Statistics) -> list[str]:
-    """The query terms passages are scored on: those some passage holds, less the uninformative
-    (``informative``); empty when no passage holds any."""
-    return informative([t for t in terms if stats.df.get(t)], stats)
-
-
 def scores(texts: Iterable[str], query: Sequence[str], stats: Statistics) -> list[float]:
     """BM25 of each passage (its indexed terms, space-separated) for the (distinct) query terms, as FTS5
     would score it in an index holding exactly the live passages; 0 for one holding none of them."""

@@ -66,9 +66,9 @@ all of the top 10; docs/lexical.md)."""
 MMAP_BYTES = 1 << 40
 """How much of the database file SQLite reads through a memory map rather than a read call per page
 (SQLite caps it at its compiled maximum, 2 GiB by default). A query reads a few hundred scattered rows
-(candidates, their sentences, stored terms and keys): mapped, that took 40% less time at 195k passages
-(docs/bench.md). The mapped pages are the page cache's own, shared and reclaimable; touched ones count
-in the process's resident size, as tantivy's mapped postings do."""
+(candidates, their sentences, stored terms and keys), which mapped takes less time (docs/bench.md,
+"The query path at 195k and 1M passages"). The mapped pages are the page cache's own, shared and
+reclaimable; touched ones count in the process's resident size, as tantivy's mapped postings do."""
 MAX_KEPT_TERMS = 200_000
 """Term passage counts a reader keeps (an index version never changes, so they stay true)."""
 
@@ -258,7 +258,7 @@ class IndexReader:
         if not terms or k < 1:
             return []
         stats = stats or self.statistics(terms)
-        held = bm25.scored_terms(terms, stats)
+        held = bm25.informative([t for t in terms if stats.df.get(t)], stats)
         if not held:
             return []
         with self._lock:
@@ -343,15 +343,12 @@ class IndexReader:
         return {fields[0]: ArticleRow(*fields, extra=json.loads(extra or "{}")) for *fields, extra in rows}
 
     def lexical_within(self, query: str, ids: Sequence[int]) -> list[tuple[int, float]]:
-        """BM25 of the given passages for a query, best first: with tantivy postings, the scores
-        ``lexical`` gives them."""
+        """BM25 of the given passages for a query, best first."""
         if not ids:
             return []
         if self._postings is not None:
             terms = query_terms(query, self.stemmer)
-            stats = self.statistics(terms)
-            held = bm25.scored_terms(terms, stats)
-            return self.bm25_scores(held, ids, stats) if held else []
+            return self.bm25_scores(terms, ids, self.statistics(terms)) if terms else []
         with self._lock:
             return fts.search(self._db, query, len(ids), self.stemmer, within=ids)
 
@@ -368,16 +365,6 @@ class IndexReader:
         """The common words the cross-script keys were made with (empty without key tables)."""
         with self._lock:
             return keys.common_words(self._db)
-
-    def key_weights(self, query: str) -> keys.Weighed | None:
-        """The query's keys with their weights in this database (``keys.weigh``: their passages are looked
-        up once), for ``keys`` and ``keys_within`` calls on one query; None without key tables."""
-        if not self.has_keys:
-            return None
-        with self._lock:
-            stats = self._key_stats
-            assert stats is not None
-            return keys.weigh(query, stats.passages, [keys.KeyPart(self._db, stats)])
 
     def keys(
         self, query: str, k: int, *, candidates: Sequence[int] = (), weighed: keys.Weighed | None = None

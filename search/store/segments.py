@@ -239,11 +239,6 @@ class SegmentedReader:
             scored += seg.reader.bm25_scores(terms, members, stats, seg.deleted)
         return sorted(scored, key=lambda x: (-x[1], x[0]))
 
-    @property
-    def exact_lexical(self) -> bool:
-        """Whether every segment has tantivy postings (``IndexReader.exact_lexical``)."""
-        return all(seg.reader.exact_lexical for seg in self.segments)
-
     def lexical(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
         """Top-``k`` ``(passage_id, bm25)`` with the live index's statistics: every segment's top ``k``
         (``IndexReader.lexical``, each with its own candidates), merged. Segments with tantivy postings
@@ -258,7 +253,7 @@ class SegmentedReader:
             return []
         scored_terms = bm25.informative(scored_terms, stats)  # as one tantivy index scores them
         given = {seg.number: ids for seg, ids in self._grouped(candidates)}
-        exact = self.exact_lexical
+        exact = all(seg.reader.exact_lexical for seg in self.segments)
         found: list[int] = list(candidates)
         hits: Scored = []
         for seg in self.segments:
@@ -271,13 +266,10 @@ class SegmentedReader:
         return self._rescored(scored_terms, found, stats)[:k]
 
     def lexical_within(self, query: str, ids: Sequence[int]) -> Scored:
-        """BM25 of the given live passages, best first, over the terms ``lexical`` scores on."""
         terms = query_terms(query, self.stemmer)
         if not terms or not ids:
             return []
-        stats = self._statistics(terms)
-        held = bm25.scored_terms(terms, stats)
-        return self._rescored(held, ids, stats) if held else []
+        return self._rescored(terms, ids, self._statistics(terms))
 
     # ------------------------------------------------------------------ cross-script keys
     @property
@@ -290,33 +282,30 @@ class SegmentedReader:
                 return seg.reader.common_words()
         return []
 
-    def key_weights(self, query: str) -> keys.Weighed:
+    def _weighed(self, query: str) -> keys.Weighed:
         """The query keys' weights with passage counts of the whole live index (``keys.weigh``)."""
         passages = self._totals()[0]
         with ExitStack() as stack:
             parts = [stack.enter_context(seg.reader.key_part(seg.deleted)) for seg in self.segments]
             return keys.weigh(query, passages, [p for p in parts if p is not None])
 
-    def keys(
-        self, query: str, k: int, *, candidates: Sequence[int] = (), weighed: keys.Weighed | None = None
-    ) -> Scored:
+    def keys(self, query: str, k: int, *, candidates: Sequence[int] = ()) -> Scored:
         """The best ``k`` passages by cross-script keys over all segments, plus the ``candidates`` that
-        share any, weighed over the whole live index (``weighed``: from ``key_weights``)."""
-        weighed = weighed or self.key_weights(query)
+        share any, weighed over the whole live index."""
+        weighed = self._weighed(query)
         given = set(candidates)
         by_segment = {seg.number: ids for seg, ids in self._grouped(candidates)}
         found: Scored = []
         for seg in self.segments:
             mine = by_segment.get(seg.number, [])
-            # Deleted passages may take places in a segment's best: it is asked for more (as ``lexical``).
-            hits = seg.reader.keys(query, k + min(len(seg.deleted), k), candidates=mine, weighed=weighed)
+            hits = seg.reader.keys(query, k, candidates=mine, weighed=weighed)
             found += [(i, s) for i, s in hits if i not in seg.deleted]
         found.sort(key=lambda x: (-x[1], x[0]))
         others = [hit for hit in found if hit[0] not in given][:k]
         return sorted(others + [hit for hit in found if hit[0] in given], key=lambda x: (-x[1], x[0]))
 
-    def keys_within(self, query: str, ids: Sequence[int], weighed: keys.Weighed | None = None) -> Scored:
-        weighed = weighed or self.key_weights(query)
+    def keys_within(self, query: str, ids: Sequence[int]) -> Scored:
+        weighed = self._weighed(query)
         found: Scored = []
         for seg, members in self._grouped(ids):
             found += seg.reader.keys_within(query, members, weighed)
