@@ -63,12 +63,6 @@ CANDIDATE_MARGIN = 50
 """tantivy ranks by Lucene's IDF, the scores by FTS5's: it is asked for ``k + max(k / 2, this)`` passages,
 so that the best ``k`` by FTS5's formula are among them (196k real passages, k = 100: 99.5% of the top 100,
 all of the top 10; docs/lexical.md)."""
-MMAP_BYTES = 1 << 40
-"""How much of the database file SQLite reads through a memory map rather than a read call per page
-(SQLite caps it at its compiled maximum, 2 GiB by default). A query reads a few hundred scattered rows
-(candidates, their sentences, stored terms and keys), which mapped takes less time (docs/bench.md,
-"The query path at 195k and 1M passages"). The mapped pages are the page cache's own, shared and
-reclaimable; touched ones count in the process's resident size, as tantivy's mapped postings do."""
 MAX_KEPT_TERMS = 200_000
 """Term passage counts a reader keeps (an index version never changes, so they stay true)."""
 
@@ -86,7 +80,6 @@ class IndexReader:
 
     def __init__(self, path: Path, stemmer: str) -> None:
         self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         self._lock = threading.Lock()
         self.stemmer = stemmer
         self._term_stats = fts.TermStats(self._db)
