@@ -221,6 +221,43 @@ def test_candidates_are_checked_through_the_held_keys_as_through_the_postings():
         assert within == store_keys.search(without, query, 0, within=candidates[:20]), query
 
 
+def test_key_passage_counts_are_read_from_the_counts_table_as_from_the_vocabulary():
+    """The written counts table holds every stored key with its passage count, as the FTS5 vocabulary
+    table counts them; look-ups (exact and by prefix) and scores are the same with it as without it."""
+    import random
+
+    rng = random.Random(11)
+    names = ["p:brn", "p:brnt", "p:slnsk", "p:bxrst", "p:mskw", "n100000", "y2021", "m12", "d30m12"]
+    rows = [(i, " ".join(sorted(set(rng.sample(names, rng.randint(0, 4)))))) for i in range(1, 301)]
+    counted, uncounted = sqlite3.connect(":memory:"), sqlite3.connect(":memory:")
+    for db in (counted, uncounted):
+        store_keys.create_tables(db, [])
+        store_keys.add_keys(db, rows)
+    store_keys.write_counts(counted)
+    vocabulary = f"SELECT term, doc FROM {store_keys.TABLE}_vocab ORDER BY term"
+    assert counted.execute(f"SELECT term, doc FROM {store_keys.COUNTS} ORDER BY term").fetchall() == (
+        counted.execute(vocabulary).fetchall()
+    )
+    with_counts, without = store_keys.KeyStats(counted), store_keys.KeyStats(uncounted)
+    assert with_counts._counts == store_keys.COUNTS and without._counts != store_keys.COUNTS
+    for key in ("p:brn", "p:slnsk", "n100000", "p:nothing"):
+        assert with_counts.matching_terms(key) == without.matching_terms(key), key
+    candidates = sorted(rng.sample(range(1, 301), 60))
+    for query in ("Did Brown meet Zelensky in Bucharest?", "Moscow, December 30, 2021"):
+        got = store_keys.search(counted, query, 10, candidates=candidates)
+        assert got and got == store_keys.search(uncounted, query, 10, candidates=candidates), query
+
+
+def test_a_built_index_has_the_key_counts(key_index):
+    """Every database the build writes gets the counts table (``IndexWriter.close``)."""
+    db = sqlite3.connect(f"file:{key_index.resolve() / DATABASE}?mode=ro", uri=True)
+    try:
+        counts = dict(db.execute(f"SELECT term, doc FROM {store_keys.COUNTS}"))
+        assert counts and counts == dict(db.execute(f"SELECT term, doc FROM {store_keys.TABLE}_vocab"))
+    finally:
+        db.close()
+
+
 def test_a_key_in_more_than_max_postings_passages_only_scores_candidates(monkeypatch):
     """However large the index, a key found in more than ``MAX_POSTINGS`` passages brings none of its own
     (5% of 1M would be 50,000 postings to read and score per key)."""

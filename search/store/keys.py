@@ -25,6 +25,12 @@ HELD = f"{TABLE}_held"
 common key is then a few hundred rowid look-ups, not a scan of the key's whole FTS5 posting list (tens of
 thousands of passages at 1M). Indexes built before it have no such table and scan."""
 
+COUNTS = f"{TABLE}_counts"
+"""Each stored key and its passage count, copied from the vocabulary table when the database is written
+(``write_counts``): a look-up here reads one row, where the vocabulary table counts a key's postings on
+every look-up, which was most of a query's key weighing at 1M passages (docs/bench.md). Databases
+written before it have none, and their look-ups read the vocabulary table."""
+
 SCHEMA = (
     f"CREATE VIRTUAL TABLE {TABLE} USING fts5(keys, content='', detail='none', "
     "tokenize=\"unicode61 remove_diacritics 0 tokenchars ':.'\")",
@@ -100,6 +106,16 @@ def add_keys(db: sqlite3.Connection, rows: Iterable[tuple[int, str]]) -> None:
         db.executemany(f"INSERT INTO {HELD} (id, keys) VALUES (?, ?)", ((i, k) for i, k in rows if k))
 
 
+def write_counts(db: sqlite3.Connection) -> None:
+    """(Re)write the ``COUNTS`` table from the vocabulary table, once the keys are all stored; nothing
+    without key tables."""
+    if not has_tables(db):
+        return
+    db.execute(f"DROP TABLE IF EXISTS {COUNTS}")
+    db.execute(f"CREATE TABLE {COUNTS} (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID")
+    db.execute(f"INSERT INTO {COUNTS} (term, doc) SELECT term, doc FROM {TABLE}_vocab")
+
+
 def _held(db: sqlite3.Connection, ids: Sequence[int]) -> dict[int, frozenset[str]]:
     """The stored keys of each of ``ids`` that holds any (one set per passage and query: each common
     query key is then one ``isdisjoint`` per passage)."""
@@ -123,6 +139,7 @@ class KeyStats:
         self.db = db
         self._passages: int | None = None
         self.has_held = _has_table(db, HELD)
+        self._counts = COUNTS if _has_table(db, COUNTS) else f"{TABLE}_vocab"
         self._terms: dict[tuple[str, bool], dict[str, int]] = {}
 
     @property
@@ -143,11 +160,11 @@ class KeyStats:
             if exact:
                 marks = ",".join("?" * len(exact))
                 found += self.db.execute(
-                    f"SELECT term, doc FROM {TABLE}_vocab WHERE term IN ({marks})", exact
+                    f"SELECT term, doc FROM {self._counts} WHERE term IN ({marks})", exact
                 ).fetchall()
             if prefix:
                 found += self.db.execute(
-                    f"SELECT term, doc FROM {TABLE}_vocab WHERE term >= ? AND term < ?",
+                    f"SELECT term, doc FROM {self._counts} WHERE term >= ? AND term < ?",
                     (prefix, prefix + "\uffff"),
                 ).fetchall()
             cached = self._terms[(key, tolerant)] = {

@@ -156,9 +156,10 @@ class IndexWriter:
             )
 
     def close(self) -> None:
-        """Commit the lexical index and its totals, and close the database."""
+        """Commit the lexical index and its totals and the key counts, and close the database."""
         with self._db:
             fts.set_totals(self._db, *self._lexical_totals)
+            keys.write_counts(self._db)
         self._postings.finish()
         self._db.close()
 
@@ -251,6 +252,8 @@ def repeat_passages(path: Path, n: int, stemmer: str) -> None:
         if extra is not None and not has_fts:
             passages, tokens = fts.totals(db)
             fts.set_totals(db, passages + have - base, tokens + added_terms)
+        if has_keys:
+            keys.write_counts(db)
     if extra is not None:
         extra.finish()
     db.close()
