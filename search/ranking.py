@@ -89,17 +89,22 @@ def fuse(
     return fused
 
 
+def _own_sentences(row: PassageRow, sentences: Mapping[int, SentenceRow]) -> list[SentenceRow]:
+    """The passage's sentences among those read, in order."""
+    return [sentences[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in sentences]
+
+
 def sentence_cosines(
     qvec: np.ndarray, rows: Mapping[int, PassageRow], sentences: Mapping[int, SentenceRow]
 ) -> dict[int, SentenceChoice]:
     """Per passage whose sentences all have stored vectors: the span (in passage text) of the sentence
     closest to the query and its cosine (the first such sentence on a tie). Other passages are left out
-    (``best_sentences`` chooses theirs by words). One matrix product scores every passage's sentences."""
+    (``sentences_by_words`` chooses theirs). One matrix product scores every passage's sentences."""
     kept: list[PassageRow] = []
     counts: list[int] = []
     spans: list[SentenceRow] = []
     for row in rows.values():
-        own = [sentences[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in sentences]
+        own = _own_sentences(row, sentences)
         if own and all(span.vector is not None for span in own):
             kept.append(row)
             counts.append(len(own))
@@ -120,21 +125,16 @@ def sentence_cosines(
     return out
 
 
-def best_sentences(
-    query: str, qvec: np.ndarray, rows: Mapping[int, PassageRow], sentences: Mapping[int, SentenceRow]
+def sentences_by_words(
+    query: str, rows: Mapping[int, PassageRow], sentences: Mapping[int, SentenceRow]
 ) -> dict[int, SentenceChoice]:
-    """Per passage: the span (in passage text) of its best sentence for the query, and its cosine.
-
-    By the stored sentence vectors (``sentence_cosines``) where a passage has them; otherwise the sentence
-    sharing most terms with the query is chosen (cosine None), and a passage without sentences is its
-    own best span. These need the passages' texts.
-    """
-    out = sentence_cosines(qvec, rows, sentences)
+    """Per passage without sentence vectors: the span (in passage text) of the sentence sharing most terms
+    with the query (cosine None), or the whole passage where none of its sentences was read. Needs the
+    passages' texts."""
     query_terms = set(tokenize_for_match(query))
+    out: dict[int, SentenceChoice] = {}
     for pid, row in rows.items():
-        if pid in out:
-            continue
-        spans = [sentences[s] for s in range(row.first_sentence, row.last_sentence + 1) if s in sentences]
+        spans = _own_sentences(row, sentences)
         if not spans:
             out[pid] = (0, len(row.text), None)
             continue

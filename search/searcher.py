@@ -19,7 +19,7 @@ import numpy as np
 from search import retrieval
 from search.model.embedder import Embedder
 from search.options import SearchOptions, check_k, validate_query
-from search.ranking import MODES, Ranking, SentenceChoice, best_sentences, final_scores, sentence_cosines
+from search.ranking import MODES, Ranking, SentenceChoice, final_scores, sentence_cosines, sentences_by_words
 from search.store import (
     IndexOpenError,
     IndexVersion,
@@ -277,7 +277,7 @@ class Searcher:
         rows = reader.passages(chosen)
         by_words = [rows[pid] for pid in chosen if pid not in sentences]
         if by_words:
-            sentences.update(_best_sentences(reader, query, qvec, by_words))
+            sentences.update(sentences_by_words(query, *_read_sentences(reader, by_words)))
         hits: list[Hit] = []
         for pid in chosen:
             row = rows[pid]
@@ -315,13 +315,6 @@ def _read_sentences(reader: Any, rows: Iterable[PassageRow]) -> tuple[dict[int, 
 def _sentence_cosines(reader: Any, qvec: np.ndarray, rows: Iterable[PassageRow]) -> dict[int, SentenceChoice]:
     """``ranking.sentence_cosines`` of these passages, their sentences read."""
     return sentence_cosines(qvec, *_read_sentences(reader, rows))
-
-
-def _best_sentences(
-    reader: Any, query: str, qvec: np.ndarray, rows: Iterable[PassageRow]
-) -> dict[int, SentenceChoice]:
-    """The best sentence of each of these passages (``ranking.best_sentences``), their sentences read."""
-    return best_sentences(query, qvec, *_read_sentences(reader, rows))
 
 
 _DEFAULT_SEARCHERS: dict[str, Searcher] = {}
