@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from index.datasets import PROJECT_ROOT, SHARED_DATA
-from index.isa_cap import ISA_CAPS, apply_in_process, cap_environment, capped_levels
+from index.isa_cap import ISA_CAPS, apply_in_process, cap_environment, capped_levels, openvino_kernels
 from index.report import write_json
 from search.model.backends import (
     BACKENDS,
@@ -823,6 +823,7 @@ def probe(
             }
             for i, part in enumerate(("embed", "search", "fetch", "total"))
         }
+    peak_mb = peak_rss_mb()  # before the kernels are listed: OpenVINO's runtime graph holds ~180 MB more
     return {
         "cold_start_s": t_first - t0,
         "cold_start_parts_s": {
@@ -833,14 +834,18 @@ def probe(
         },
         "path": path,
         "isa": isa,
-        "isa_levels": {**capped_levels(), "openvino_precision": _inference_precision(embedder)},
+        "isa_levels": {
+            **capped_levels(),
+            "openvino_precision": _inference_precision(embedder),
+            "openvino_kernels": openvino_kernels(getattr(embedder.model, "session", None)),
+        },
         "encoder": type(embedder.model).__name__,
         "torch_imported": "torch" in sys.modules,
         "queries": len(queries) - 1,
         "latency": latency["hybrid"],
         "latency_dense": latency["dense"],
         "latency_no_keys": latency["hybrid_no_keys"],
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_mb,
     }
 
 

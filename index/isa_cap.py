@@ -9,13 +9,16 @@ a search process can be made to run the AVX2 code paths of the libraries that do
 * numpy: its AVX-512 dispatch targets disabled (``NPY_DISABLE_CPU_FEATURES``).
 
 Not capped: OpenVINO's float32 MLAS matrix products (the attention projections) pick their kernels from
-CPUID themselves; tantivy and SQLite are compiled for a baseline x86-64 and do not use AVX-512. The clock,
-caches and memory are this machine's, not a laptop's. docs/bench.md states what this means for the figures.
+CPUID themselves (the probe lists every product's kernel: ``openvino_kernels``); tantivy and SQLite are
+compiled for a baseline x86-64 and do not use AVX-512. The clock, caches and memory are this machine's,
+not a laptop's. docs/bench.md states what this means for the figures.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
+from typing import Any
 
 ISA_ENV = "ARABIC_NEWS_SEARCH_BENCH_ISA"
 """Set in a capped child process to the cap's name, for ``apply_in_process`` and the report."""
@@ -78,3 +81,23 @@ def capped_levels() -> dict[str, str]:
         "faiss": config.get_level_name() if config is not None else "unknown",
         **{name: os.environ.get(name, "") for name in ("ONEDNN_MAX_CPU_ISA", "OV_CPU_MAX_ISA")},
     }
+
+
+MLAS_KERNEL = "mlas"
+"""In a kernel's name: OpenVINO's MLAS matrix products, which choose their instructions from CPUID, so no
+cap reaches them (on an AVX-512 CPU they run AVX-512 code under every cap)."""
+
+
+def openvino_kernels(session: Any) -> dict[str, int]:
+    """How many of a compiled OpenVINO model's matrix products run on each kernel, by the kernel's name
+    (``brgemm_avx2_f32``, ``gemm_mlas_f32``, ...); empty for a session of another runtime. The names say
+    which instruction set each product really uses, which the probe reports beside the cap."""
+    compiled = getattr(session, "compiled", None)
+    if compiled is None:
+        return {}
+    counts: Counter[str] = Counter()
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        info = op.get_rt_info()
+        if "layerType" in info and info["layerType"].astype(str) in ("FullyConnected", "MatMul"):
+            counts[info["primitiveType"].astype(str)] += 1
+    return dict(sorted(counts.items()))

@@ -39,7 +39,7 @@ class HashEmbedder(Embedder):
     def count_tokens(self, texts):
         return approx_token_count(list(texts)) if texts else []
 
-    def _encode(self, texts, prompt, batch_size):
+    def _encode(self, texts, prompt, batch_size, queries=False):
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for term in tokenize_for_match(text) or ["<empty>"]:

@@ -186,7 +186,7 @@ class RecordingEmbedder(HashEmbedder):
         super().__init__()
         self.batches: list[tuple[int, int]] = []
 
-    def _encode(self, texts, prompt, batch_size):
+    def _encode(self, texts, prompt, batch_size, queries=False):
         self.batches.append((len(texts), batch_size))
         return super()._encode(texts, prompt, batch_size)
 

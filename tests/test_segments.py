@@ -395,7 +395,7 @@ class CountingEmbedder(HashEmbedder):
         super().__init__()
         self.largest_call = 0
 
-    def _encode(self, texts, prompt, batch_size):
+    def _encode(self, texts, prompt, batch_size, queries=False):
         self.largest_call = max(self.largest_call, len(texts))
         return super()._encode(texts, prompt, batch_size)
 

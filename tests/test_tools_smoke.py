@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from index.isa_cap import MLAS_KERNEL
 from search.model.resolve import default_cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +103,11 @@ def test_a_probe_runs_with_its_instruction_sets_capped_to_avx2(seed_index):
     assert probe["isa_levels"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
     if probe["isa_levels"]["openvino_precision"]:  # an OpenVINO backend: bf16 needs AVX512_BF16 or AMX
         assert "float32" in probe["isa_levels"]["openvino_precision"]
+        # Every matrix product's kernel is listed; those the cap reaches are AVX2 ones, never AVX-512 or
+        # AMX (MLAS's choose for themselves and are named apart).
+        kernels = probe["isa_levels"]["openvino_kernels"]
+        capped = [name for name in kernels if MLAS_KERNEL not in name]
+        assert capped and not [name for name in capped if "avx512" in name or "amx" in name], kernels
     assert probe["queries"] > 4 and probe["latency"]["total"]["p50_ms"] > 0
 
 

@@ -206,6 +206,13 @@ def artefact_dir(location: str, backend: str, cache_dir: Path | None = None) -> 
     return root / _ARTEFACT_FOR[backend]
 
 
+def query_tokens_dir(location: str, cache_dir: Path | None = None) -> Path:
+    """Where the sentencepiece query tokenizer of a model lives (``search.model.query_tokens``)."""
+    from search.model.resolve import default_cache_dir
+
+    return (cache_dir or default_cache_dir()) / "backends" / model_key(location) / "query-tokens"
+
+
 def load_sentence_transformer(
     location: str, backend: str = "torch", cache_dir: Path | None = None, *, log: Log = log_stderr
 ) -> SentenceTransformer:

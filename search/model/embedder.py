@@ -74,7 +74,7 @@ class Embedder:
                 give slightly different vectors, so a non-torch backend is part of the fingerprint: an
                 index and its cache entries belong to one backend.
         """
-        from search.model import backends, runtime
+        from search.model import backends, query_tokens, runtime
 
         if backend is None:
             backend = backends.default_backend(cache_dir)
@@ -93,7 +93,8 @@ class Embedder:
         target = backends.artefact_ready(ref.location, backend, cache_dir)
         torch_free = os.environ.get(TORCH_FREE_ENV, "1") != "0"
         if torch_free and target is not None and runtime.supports(ref.location):
-            encoder = runtime.RuntimeEncoder(ref.location, backends.open_session(target, backend))
+            tokens = query_tokens.load(ref.location, backends.query_tokens_dir(ref.location, cache_dir))
+            encoder = runtime.RuntimeEncoder(ref.location, backends.open_session(target, backend), tokens)
             return cls(encoder, ref, backend)
         _configure_threads()  # the first load exports the artefacts with torch
         model = backends.load_sentence_transformer(ref.location, backend, cache_dir)
@@ -118,7 +119,7 @@ class Embedder:
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 query vectors, shape ``(len(queries), dimension)``."""
-        return self._encode(queries, self.query_prompt, batch_size=32)
+        return self._encode(queries, self.query_prompt, batch_size=32, queries=True)
 
     def encode_passages(
         self, texts: Sequence[str], *, batch_size: int = 32, progress: ProgressFn | None = None
@@ -249,12 +250,14 @@ class Embedder:
                 pooled.append(pool_spans(rows, offsets, limit, spans[i], len(prompt)))
         return vectors, pooled
 
-    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
+    def _encode(
+        self, texts: Sequence[str], prompt: str, batch_size: int, queries: bool = False
+    ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if isinstance(self.model, RuntimeEncoder):
             with self._lock:  # one inference request per model: not safe from several threads at once
-                return self.model.encode(texts, prompt, batch_size)
+                return self.model.encode(texts, prompt, batch_size, queries=queries)
         with self._lock:  # torch modules are not safe to call from several threads at once
             vectors = self.model.encode(
                 list(texts),

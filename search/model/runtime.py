@@ -3,7 +3,9 @@
 It reproduces the sentence-transformers pipeline of models made of Transformer -> mean pooling ->
 Normalize (the default model is one): the prompt is prepended, tokens truncated to
 the model's maximum, token states averaged over the attention mask and L2-normalised. The query path
-of an index built with the OpenVINO or ONNX backend uses it, so a search process never imports torch.
+of an index built with the OpenVINO or ONNX backend uses it, so a search process never imports torch;
+its queries' token ids come from ``search.model.query_tokens`` where the model's tokenizer converts, so
+it never loads the `tokenizers` vocabulary either.
 
 Late chunking (``encode_late``): one forward pass per passage gives the passage vector and, by mean
 pooling the passage's token states over each sentence's character span, its sentence vectors.
@@ -17,9 +19,12 @@ import json
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from search.model.query_tokens import QueryTokens
 
 _TRANSFORMER = "sentence_transformers.models.Transformer"
 _POOLING = "sentence_transformers.models.Pooling"
@@ -104,33 +109,48 @@ class RuntimeEncoder:
         session: an object with ``run(input_ids, attention_mask) -> last_hidden_state`` (numpy).
     """
 
-    def __init__(self, location: str | Path, session: Any) -> None:
+    def __init__(self, location: str | Path, session: Any, query_tokens: QueryTokens | None = None) -> None:
         path = Path(location)
         settings = _read_json(path / "sentence_bert_config.json")
         modules = _read_json(path / "modules.json")
         pooling = _read_json(path / modules[1]["path"] / "config.json")
+        self.location = path
         self.session = session
+        self.query_tokens = query_tokens
         self.max_seq_length = int(settings.get("max_seq_length") or 512)
         self.do_lower_case = bool(settings.get("do_lower_case", False))
         self.prompts: dict[str, str] = dict(
             _read_json(path / "config_sentence_transformers.json").get("prompts") or {}
         )
         self.dimension = int(pooling["word_embedding_dimension"])
-        self.tokenizer = load_tokenizer(path)
+        self._tokenizer: Any = None
         special = _read_json(path / "special_tokens_map.json").get("pad_token", "<pad>")
         pad_token = special.get("content") if isinstance(special, dict) else special
-        pad_id = self.tokenizer.token_to_id(pad_token)
+        pad_id = query_tokens.piece_id(pad_token) if query_tokens else self.tokenizer.token_to_id(pad_token)
         self.pad_id = 0 if pad_id is None else int(pad_id)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The model's ``tokenizers`` tokenizer, loaded on first use: a search process with
+        ``query_tokens`` never needs it (see ``search.model.query_tokens``)."""
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.location)
+        return self._tokenizer
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Content tokens of each text (no specials)."""
         return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
-    def _inputs(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        return self._pad(self.tokenizer.encode_batch(list(texts)))
+    def _inputs(self, texts: Sequence[str], queries: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        if not (queries and self.query_tokens):
+            return self._pad([e.ids for e in self.tokenizer.encode_batch(list(texts))])
+        rows = [self.query_tokens.ids(text) for text in texts]
+        return self._pad(
+            [row if row is not None else self.tokenizer.encode(text).ids for row, text in zip(rows, texts)]
+        )
 
-    def _pad(self, encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        rows = [self._truncate(e.ids) for e in encodings]
+    def _pad(self, token_ids: Sequence[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        rows = [self._truncate(ids) for ids in token_ids]
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -145,14 +165,17 @@ class RuntimeEncoder:
             return ids
         return [*ids[: self.max_seq_length - 1], ids[-1]]
 
-    def encode(self, texts: Sequence[str], prompt: str = "", batch_size: int = 32) -> np.ndarray:
-        """L2-normalised float32 vectors, shape ``(len(texts), dimension)``."""
+    def encode(
+        self, texts: Sequence[str], prompt: str = "", batch_size: int = 32, *, queries: bool = False
+    ) -> np.ndarray:
+        """L2-normalised float32 vectors, shape ``(len(texts), dimension)``; ``queries``: the texts are
+        queries, tokenised by ``query_tokens`` where the encoder has it (the same ids)."""
         prepared = [prompt + t for t in texts]
         if self.do_lower_case:
             prepared = [t.lower() for t in prepared]
         out = np.empty((len(prepared), self.dimension), dtype=np.float32)
         starts = range(0, len(prepared), batch_size)
-        inputs = (self._inputs(prepared[start : start + batch_size]) for start in starts)
+        inputs = (self._inputs(prepared[start : start + batch_size], queries) for start in starts)
         for start, (ids, mask), states in self._run(inputs, len(starts)):
             out[start : start + len(ids)] = _mean_pool(states, mask)
         return out
@@ -210,7 +233,7 @@ class RuntimeEncoder:
         span_out: list[np.ndarray] = []
         starts = range(0, len(prepared), batch_size)
         encoded = [self.tokenizer.encode_batch(prepared[start : start + batch_size]) for start in starts]
-        inputs = (self._pad(encodings) for encodings in encoded)
+        inputs = (self._pad([e.ids for e in encodings]) for encodings in encoded)
         for (start, (ids, mask), states), encodings in zip(self._run(inputs, len(starts)), encoded):
             out[start : start + len(ids)] = _mean_pool(states, mask)
             for row, encoding in enumerate(encodings):
