@@ -1,17 +1,14 @@
-"""The sentencepiece query tokenizer: the same ids and vectors as ``tokenizers``, and a search process that
-never loads the ``tokenizers`` vocabulary."""
+"""The sentencepiece query tokenizer: the same ids and vectors as ``tokenizers`` (that a search process
+never loads the ``tokenizers`` vocabulary is checked in test_runtime)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from search.model import query_tokens
-from tests.conftest import ROOT
 from tests.test_runtime import real_texts
 
 
@@ -84,14 +81,3 @@ def test_the_files_are_made_once_and_read_again(embedder, tmp_path: Path):
     assert again is not None and (target / query_tokens.MODEL_FILE).stat().st_mtime_ns == stamp
     text = "query: متى تتحدث وزارة الخارجية؟"
     assert again.ids(text) == made.ids(text) == embedder.model.tokenizer.encode(text).ids
-
-
-def test_a_search_process_never_loads_the_tokenizers_vocabulary(seed_index):
-    code = (
-        "from search import Searcher; "
-        f"s = Searcher.open({str(seed_index)!r}); hits = s.search('When will Biden and Putin speak?', k=1); "
-        "m = s.embedder.model; print(len(hits), m.query_tokens is not None, m._tokenizer is None)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "1 True True"

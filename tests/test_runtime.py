@@ -76,15 +76,19 @@ def test_long_inputs_are_cut_to_the_model_maximum(embedder):
     assert ids[0, -1] == encoder.tokenizer.encode("x").ids[-1]  # the closing special token is kept
 
 
-def test_a_search_process_never_imports_torch(seed_index):
+def test_a_search_process_never_imports_torch_nor_loads_the_tokenizers_vocabulary(seed_index):
+    """Queries are embedded without torch, and their token ids come from the sentencepiece query
+    tokenizer (``search.model.query_tokens``), so the ``tokenizers`` vocabulary is never loaded."""
     code = (
         "import sys; from search import Searcher; "
-        f"hits = Searcher.open({str(seed_index)!r}).search('When will Biden and Putin speak?', k=1); "
-        "print(len(hits), sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))"
+        f"s = Searcher.open({str(seed_index)!r}); hits = s.search('When will Biden and Putin speak?', k=1); "
+        "m = s.embedder.model; "
+        "print(len(hits), sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules), "
+        "m.query_tokens is not None, m._tokenizer is None)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == "1 []"
+    assert done.stdout.split("\n")[0] == "1 [] True True"
 
 
 def test_supports_refuses_other_pipelines(tmp_path: Path):
