@@ -43,11 +43,19 @@ def test_query_vectors_are_the_same_through_either_tokenizer(embedder):
 def test_a_query_holding_an_added_tokens_text_is_left_to_tokenizers(embedder):
     """``tokenizers`` reads an added token's text as the token itself; sentencepiece would cut it up."""
     encoder = embedder.model
-    for text in ["query: oil <mask> prices", "query: </s> after", "query: <s>"]:
+    texts = [
+        "query: oil <mask> prices",
+        "query: </s> after",
+        "query: <s>",
+        "query: ＜s＞ test",
+        "query: ﹤/s﹥ x",
+    ]
+    for text in texts:  # the last two: full-width forms the normaliser turns into the tokens' text
         assert encoder.query_tokens.ids(text) is None
         expected = encoder.tokenizer.encode(text).ids
         assert encoder._inputs([text], queries=True)[0][0].tolist() == expected
-        assert set(expected) & {encoder.tokenizer.token_to_id(t) for t in ("<mask>", "<s>", "</s>")}
+        inner = set(expected[1:-1])  # between the specials every text starts and ends with
+        assert inner & {encoder.tokenizer.token_to_id(t) for t in ("<mask>", "<s>", "</s>")}
 
 
 def test_a_tokenizer_sentencepiece_cannot_reproduce_is_left_alone(embedder, tmp_path: Path):

@@ -9,8 +9,8 @@ tokenizer's own normaliser (``tokenizers`` runs it alone, without a vocabulary).
 Where two segmentations of a word score alike, sentencepiece (float32 sums) and ``tokenizers`` (float64)
 can choose differently: it happened in long passages, never in the real queries measured (docs/bench.md).
 So passages keep the ``tokenizers`` tokenizer (builds also need its offsets), queries take these ids, and
-a query holding the text of an added token (``<mask>``, ``</s>``...), which ``tokenizers`` reads as that
-token, is left to ``tokenizers`` as well.
+a query holding the text of an added token (``<mask>``, ``</s>``..., also once normalised), which
+``tokenizers`` reads as that token, is left to ``tokenizers`` as well.
 """
 
 from __future__ import annotations
@@ -142,11 +142,12 @@ class QueryTokens:
         return found if self.processor.id_to_piece(found) == piece else None
 
     def ids(self, text: str) -> list[int] | None:
-        """The text's token ids, or None where it holds an added token's text (``tokenizers`` reads that
-        as the token itself)."""
-        if any(token in text for token in self.added):
+        """The text's token ids, or None where it holds an added token's text, as written or once
+        normalised (a full-width ``＜s＞``): ``tokenizers`` reads that as the token itself."""
+        normalized = self._normalize(text)
+        if any(token in text or token in normalized for token in self.added):
             return None
-        return [self.bos, *self.processor.encode(self._normalize(text)), self.eos]
+        return [self.bos, *self.processor.encode(normalized), self.eos]
 
 
 def load(location: str | Path, directory: Path) -> QueryTokens | None:
