@@ -196,21 +196,23 @@ def model_key(location: str) -> str:
     return f"{name}-{digest}"
 
 
-def artefact_dir(location: str, backend: str, cache_dir: Path | None = None) -> Path:
-    """Where the exported files for ``backend`` live (whether or not they exist yet)."""
+def _model_artefacts(location: str, cache_dir: Path | None) -> Path:
+    """The folder of everything made from one model: its backends' exports and its query tokenizer."""
     from search.model.resolve import default_cache_dir
 
+    return (cache_dir or default_cache_dir()) / "backends" / model_key(location)
+
+
+def artefact_dir(location: str, backend: str, cache_dir: Path | None = None) -> Path:
+    """Where the exported files for ``backend`` live (whether or not they exist yet)."""
     if backend not in _ARTEFACT_FOR:
         raise ValueError(f"backend {backend!r} has no exported artefacts")
-    root = (cache_dir or default_cache_dir()) / "backends" / model_key(location)
-    return root / _ARTEFACT_FOR[backend]
+    return _model_artefacts(location, cache_dir) / _ARTEFACT_FOR[backend]
 
 
 def query_tokens_dir(location: str, cache_dir: Path | None = None) -> Path:
     """Where the sentencepiece query tokenizer of a model lives (``search.model.query_tokens``)."""
-    from search.model.resolve import default_cache_dir
-
-    return (cache_dir or default_cache_dir()) / "backends" / model_key(location) / "query-tokens"
+    return _model_artefacts(location, cache_dir) / "query-tokens"
 
 
 def load_sentence_transformer(
